@@ -1,0 +1,256 @@
+"""The command line: parse, call the orchestrator, print. The only place errors are printed.
+
+Exit codes: 0 done; 1 a site was rejected or failed, or an apply was rolled back
+(or `check` found an invalid file); 2 bad usage; 3 hostd could not act (no
+instance, a daemon unreachable, a bad setting); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from hostd.errors import HostdError, InstanceError, SiteError
+from hostd.layout import Layout
+from hostd.logs import SOURCES, follow, last_lines, site_logs
+from hostd.plan import Change, plan_diff, select_sites
+from hostd.report import ApplyReport
+from hostd.settings import Settings, load_settings, with_overrides
+from hostd.sites import load_site, load_sites
+from hostd.status import collect_status, uptime
+from hostd.store import GenerationStore
+from hostd.wiring import layout_for, make_reconciler, running_layout
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _out(text: str) -> None:
+    print(text, flush=True)
+
+
+def _home(args: argparse.Namespace) -> Path | None:
+    home = args.home or os.environ.get("HOSTD_HOME")
+    return Path(home) if home else None
+
+
+def print_report(report: ApplyReport) -> None:
+    for result in report.sites:
+        _out(result.line())
+    if report.rolled_back:
+        _out(f"rolled back to generation {report.generation}: {report.error}")
+    elif report.error:
+        _out(f"nothing applied: {report.error}")
+    elif report.generation is not None:
+        _out(f"generation {report.generation} is live")
+
+
+def _exit_code(report: ApplyReport) -> int:
+    return EXIT_OK if report.ok else EXIT_PROBLEM
+
+
+# -- commands -------------------------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from hostd.embedded import EmbeddedRuntime
+
+    logging.basicConfig(level=logging.INFO, format="hostd: %(message)s", stream=sys.stderr)
+    layout = layout_for(_home(args) or Path(".hostd"), Path(args.sites))
+    settings = with_overrides(
+        load_settings(layout.config_file, layout.mode),
+        listen=args.listen, http_port=args.http_port, https_port=args.https_port,
+    )  # fmt: skip
+    runtime = EmbeddedRuntime(
+        layout, settings, say=lambda t: _out(f"hostd: {t}"), applied=print_report
+    )
+    return runtime.run()
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    layout, settings = running_layout(_home(args))
+    reconciler = make_reconciler(layout, settings)
+    only = set(args.sites) or None
+    if only:
+        live = reconciler.live()
+        known = set(load_sites(layout.sites_dir)) | set(live.sites if live else {})
+        unknown = sorted(only - known)
+        if unknown:
+            raise InstanceError(
+                f"unknown site(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+    report = reconciler.apply(only)
+    print_report(report)
+    return _exit_code(report)
+
+
+def _layout_and_settings(args: argparse.Namespace) -> tuple[Layout, Settings]:
+    """The running instance's view if there is one, else the files' own."""
+    home = _home(args)
+    try:
+        layout, settings = running_layout(home)
+    except InstanceError:
+        layout = layout_for(home)
+        settings = load_settings(layout.config_file, layout.mode)
+    sites_dir = getattr(args, "sites_dir", None)
+    if sites_dir:
+        layout = replace(layout, sites_dir=Path(sites_dir).absolute())
+    return layout, settings
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    layout, _ = _layout_and_settings(args)
+    loaded = load_sites(layout.sites_dir)
+    for file in args.files:
+        path = Path(file).absolute()
+        try:
+            loaded[path.stem] = load_site(path)
+        except SiteError as exc:
+            loaded[path.stem] = exc
+    live = GenerationStore(layout.state_dir).live() if layout.state_dir.exists() else None
+    selection = select_sites(loaded, live.sites if live else {})
+    wanted = {Path(f).stem for f in args.files} if args.files else set(loaded)
+    for name in sorted(wanted):
+        if name in selection.rejected:
+            _out(f"invalid: {selection.rejected[name]}")
+        elif name in selection.sites:
+            _out(f"ok: {name} ({', '.join(selection.sites[name].domains)})")
+    if not loaded:
+        _out(f"no site files in {layout.sites_dir}")
+    return EXIT_PROBLEM if wanted & set(selection.rejected) else EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    layout, settings = _layout_and_settings(args)
+    preview = make_reconciler(layout, settings).preview()
+    for site in preview.plan.sites:
+        if site.name in preview.selection.rejected:
+            continue
+        if site.change is not Change.UNCHANGED:
+            parts = [
+                p
+                for p, on in (("nginx", site.nginx_changed), ("program", site.program_changed))
+                if on
+            ]
+            _out(f"{site.name}: {site.change.value} ({', '.join(parts)})")
+        else:
+            _out(f"{site.name}: unchanged")
+    for name, error in sorted(preview.selection.rejected.items()):
+        _out(f"{name}: rejected: {error}")
+    diff = plan_diff(preview.live_files, preview.files)
+    if diff:
+        _out("")
+        sys.stdout.write(diff)
+    elif preview.plan.is_empty:
+        _out("nothing to change")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    layout, settings = _layout_and_settings(args)
+    status = collect_status(make_reconciler(layout, settings))
+    if args.json:
+        _out(json.dumps(status.to_json(), indent=2))
+        return EXIT_OK
+    _out(f"generation {status.generation}; nginx: {status.nginx}; supervisord: {status.supervisor}")
+    for site in status.sites:
+        pid = f" pid {site.pid}" if site.pid else ""
+        _out(
+            f"{site.name:<20} {site.program}{pid} up {uptime(site.since)}  "
+            f"{' '.join(site.domains) or '-'}  last apply: {site.outcome or '-'}"
+        )
+        if site.error:
+            _out(f"{'':<20} error: {site.error}")
+        elif site.last_error:
+            _out(f"{'':<20} last error: {site.last_error}")
+    return EXIT_OK
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    layout, _ = _layout_and_settings(args)
+    folder = layout.site_log_dir(args.site)
+    if not folder.is_dir():
+        known = ", ".join(sorted(p.parent.name for p in layout.log_root.glob("*/app.log")))
+        raise InstanceError(
+            f"no logs for site {args.site!r} in {layout.log_root} (known: {known or 'none'})"
+        )
+    paths = site_logs(layout, args.site, tuple(args.source or SOURCES))
+    for source, line in last_lines(paths, args.lines):
+        _out(f"{source}: {line}")
+    if args.follow:
+        for source, line in follow(paths):
+            _out(f"{source}: {line}")
+    return EXIT_OK
+
+
+# -- parser -----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--home", help="home folder of an embedded instance (or HOSTD_HOME); none: system mode"
+    )
+    parser = argparse.ArgumentParser(
+        prog="hostd", description="Serve Flask/WSGI sites from one YAML file each."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", parents=[common], help="run an embedded instance in the foreground")
+    up.add_argument("--sites", default="sites.d", help="folder of site files (default ./sites.d)")
+    up.add_argument("--listen", help="address to listen on (default 127.0.0.1)")
+    up.add_argument("--http-port", type=int, help="HTTP port (default 8080)")
+    up.add_argument("--https-port", type=int, help="HTTPS port (default 8443)")
+    up.set_defaults(handler=cmd_up)
+
+    reload = sub.add_parser("reload", parents=[common], help="apply the site files now")
+    reload.add_argument("sites", nargs="*", metavar="SITE", help="only these sites")
+    reload.set_defaults(handler=cmd_reload)
+
+    check = sub.add_parser("check", parents=[common], help="validate site files, change nothing")
+    check.add_argument("files", nargs="*", metavar="FILE")
+    check.add_argument("--sites", dest="sites_dir", help="folder of site files")
+    check.set_defaults(handler=cmd_check)
+
+    plan = sub.add_parser("plan", parents=[common], help="show what reload would change")
+    plan.add_argument("--sites", dest="sites_dir", help="folder of site files")
+    plan.set_defaults(handler=cmd_plan)
+
+    status = sub.add_parser("status", parents=[common], help="per-site state")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=cmd_status)
+
+    logs = sub.add_parser("logs", parents=[common], help="a site's logs")
+    logs.add_argument("site", metavar="SITE")
+    logs.add_argument(
+        "-n", "--lines", type=int, default=20, help="last N lines of each log (default 20)"
+    )
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument(
+        "--source", action="append", choices=SOURCES, help="only this log (repeatable)"
+    )
+    logs.set_defaults(handler=cmd_logs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+        return code
+    except HostdError as exc:
+        print(f"hostd: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The embedded runtime behind `hostd up`: private nginx and supervisord, in the foreground.
+
+Start: claim the home, serve the last good sites under the current settings,
+start supervisord and nginx as children, apply the site files, record how to
+reach this instance. Then wait: SIGHUP applies again, SIGINT/SIGTERM stop
+everything, a daemon that dies is started again. Nothing outlives it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from hostd.errors import InstanceError
+from hostd.layout import Layout
+from hostd.lock import claim_instance
+from hostd.logs import tail
+from hostd.process import daemon_environment, kill_all, processes_mentioning, spawn, stop
+from hostd.reconcile import Reconciler
+from hostd.render import served_fingerprint
+from hostd.report import ApplyReport
+from hostd.settings import Settings
+from hostd.wiring import Runtime, make_reconciler, tool, write_runtime
+
+Say = Callable[[str], None]
+Applied = Callable[[ApplyReport], None]
+DAEMON_START_TIMEOUT = 20.0
+
+
+def daemon_markers(layout: Layout) -> list[str]:
+    """Strings only the command lines of this instance's daemons and apps contain."""
+    return [f"unix:{layout.run_dir}/", str(layout.supervisord_conf), str(layout.nginx_conf)]
+
+
+class EmbeddedRuntime:
+    def __init__(self, layout: Layout, settings: Settings, say: Say, applied: Applied) -> None:
+        self.layout = layout
+        self.settings = settings
+        self.say = say
+        self.applied = applied
+        self.stopping = threading.Event()
+        self.apply_wanted = threading.Event()
+        self.supervisord: subprocess.Popen[bytes] | None = None
+        self.nginx: subprocess.Popen[bytes] | None = None
+        self.reconciler: Reconciler | None = None
+
+    # -- life cycle ------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until SIGINT or SIGTERM; the exit code is 0 after a clean stop."""
+        lock = claim_instance(self.layout.up_lock)
+        try:
+            self._install_signals()
+            try:
+                self._start()
+                self._serve()
+            finally:
+                self._stop()
+        finally:
+            self.layout.runtime_file.unlink(missing_ok=True)
+            os.close(lock)
+        return 0
+
+    def _install_signals(self) -> None:
+        def on_stop(signum: int, frame: FrameType | None) -> None:
+            self.stopping.set()
+
+        def on_hup(signum: int, frame: FrameType | None) -> None:
+            self.apply_wanted.set()
+
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    def _prepare_folders(self) -> None:
+        layout = self.layout
+        for folder in (layout.state_dir, layout.log_root, layout.acme_webroot):
+            folder.mkdir(parents=True, exist_ok=True)
+        layout.run_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+        (layout.nginx_prefix / "tmp").mkdir(parents=True, exist_ok=True)
+        layout.sites_dir.mkdir(parents=True, exist_ok=True)
+
+    def _start(self) -> None:
+        self._prepare_folders()
+        self.reconciler = make_reconciler(self.layout, self.settings)
+        boot = self.reconciler.boot()
+        self.say(f"serving generation {boot.id} ({len(boot.sites)} last good sites) while starting")
+        self._start_supervisord()
+        self._start_nginx(served_fingerprint(boot.files))
+        if self.stopping.is_set():
+            return
+        self.applied(self.reconciler.apply())
+        write_runtime(
+            self.layout,
+            Runtime(
+                pid=os.getpid(),
+                sites_dir=self.layout.sites_dir,
+                listen=self.settings.http.listen,
+                http_port=self.settings.http.port,
+                https_port=self.settings.http.https_port,
+            ),
+        )
+        http = self.settings.http
+        self.say(
+            f"ready: http://{http.listen}:{http.port}/ serving {self.layout.sites_dir}; "
+            f"`hostd reload --home {self.layout.home}` applies changes, Ctrl-C stops"
+        )
+
+    def _serve(self) -> None:
+        while not self.stopping.wait(0.25):
+            if self.apply_wanted.is_set():
+                self.apply_wanted.clear()
+                assert self.reconciler is not None
+                self.applied(self.reconciler.apply())
+            self._revive()
+
+    def _revive(self) -> None:
+        """Start again a daemon that died under us."""
+        if self.supervisord is not None and self.supervisord.poll() is not None:
+            self.say(f"supervisord exited ({self.supervisord.returncode}); starting it again")
+            self._start_supervisord()
+        if self.nginx is not None and self.nginx.poll() is not None:
+            self.say(f"nginx exited ({self.nginx.returncode}); starting it again")
+            live = self.reconciler.live() if self.reconciler else None
+            self._start_nginx(served_fingerprint(live.files) if live else None)
+
+    # -- the two daemons ---------------------------------------------------------
+
+    def _start_supervisord(self) -> None:
+        argv = [tool("supervisord"), "-n", "-c", str(self.layout.supervisord_conf)]
+        self.supervisord = spawn(
+            argv, env=daemon_environment(os.environ), log=self.layout.log_root / "supervisord.out"
+        )
+        assert self.reconciler is not None
+        supervisor = self.reconciler.edges.supervisor
+        self._wait_for("supervisord", self.supervisord, supervisor.is_running)
+
+    def _start_nginx(self, fingerprint: str | None) -> None:
+        argv = [
+            tool("nginx"),
+            "-p",
+            f"{self.layout.nginx_prefix}/",
+            "-c",
+            str(self.layout.nginx_conf),
+        ]
+        self.nginx = spawn(
+            argv, env=daemon_environment(os.environ), log=self.layout.log_root / "nginx.out"
+        )
+        assert self.reconciler is not None
+        nginx = self.reconciler.edges.nginx
+        self._wait_for("nginx", self.nginx, lambda: nginx.served_fingerprint() == fingerprint)
+
+    def _wait_for(
+        self, name: str, proc: subprocess.Popen[bytes], ready: Callable[[], bool]
+    ) -> None:
+        deadline = time.monotonic() + DAEMON_START_TIMEOUT
+        while not ready():
+            if proc.poll() is not None:
+                log = self.layout.log_root / f"{name}.out"
+                raise InstanceError(f"{name} exited with {proc.returncode} on start: {_last(log)}")
+            if time.monotonic() > deadline:
+                raise InstanceError(f"{name} did not come up within {DAEMON_START_TIMEOUT:.0f}s")
+            if self.stopping.is_set():
+                return
+            time.sleep(0.05)
+
+    def _stop(self) -> None:
+        """Stop nginx, then supervisord and its programs; kill anything left."""
+        if self.nginx is not None:
+            stop(self.nginx, signal.SIGQUIT, 10)
+        if self.supervisord is not None:
+            stop(self.supervisord, signal.SIGTERM, 60)
+        strays = [
+            pid for marker in daemon_markers(self.layout) for pid in processes_mentioning(marker)
+        ]
+        if strays:
+            self.say(f"stopping {len(strays)} process(es) left behind: {strays}")
+            kill_all(strays)
+        self.say("stopped")
+
+
+def _last(log: Path) -> str:
+    return tail(log, 3).replace("\n", " | ") or "no output"

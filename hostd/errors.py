@@ -1,0 +1,97 @@
+"""The one error tree of hostd.
+
+    HostdError
+    ├── SiteError            a site file is rejected (file, line, key path)
+    ├── SettingsError        hostd.toml or a command-line setting is wrong
+    ├── CommandError         an external command failed (argv, exit code, output)
+    │   └── NginxConfigError nginx -t refused a candidate configuration
+    ├── SupervisorError      supervisord answered with a fault or is unreachable
+    ├── NginxError           nginx is down or did not take a reload
+    ├── AppStartError        a site's app did not come up
+    ├── InstanceError        no instance, or a second one, on a home folder
+    └── LockError            another apply holds the lock too long
+
+Edges translate foreign exceptions into these, `from` the original. Only the CLI
+prints them and picks exit codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class HostdError(Exception):
+    """Root of every error hostd raises on purpose."""
+
+
+class SiteError(HostdError):
+    """A site file that cannot be accepted, located as precisely as possible."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Path | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.key = key
+
+    def located(self, file: Path) -> SiteError:
+        """This error with its file set, keeping line and key."""
+        return SiteError(self.message, file=file, line=self.line, key=self.key)
+
+    def __str__(self) -> str:
+        where = str(self.file) if self.file else "<site>"
+        if self.line is not None:
+            where += f":{self.line}"
+        key = f" {self.key}:" if self.key else ""
+        return f"{where}:{key} {self.message}"
+
+
+class SettingsError(HostdError):
+    """hostd.toml or a command-line setting is wrong."""
+
+
+class CommandError(HostdError):
+    """An external command exited non-zero or could not be run."""
+
+    def __init__(self, argv: Sequence[str], returncode: int | None, output: str) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.output = output
+        code = "could not run" if returncode is None else f"exit {returncode}"
+        super().__init__(f"{argv[0]} ({code}): {output.strip()}")
+
+
+class NginxConfigError(CommandError):
+    """nginx -t refused a configuration."""
+
+
+class SupervisorError(HostdError):
+    """supervisord refused a call or cannot be reached."""
+
+    def __init__(self, message: str, *, fault: int | None = None) -> None:
+        super().__init__(message)
+        self.fault = fault
+
+
+class NginxError(HostdError):
+    """nginx is not running, or it did not take a new configuration."""
+
+
+class AppStartError(HostdError):
+    """A site's app did not come up within its time."""
+
+
+class InstanceError(HostdError):
+    """The home folder has no running instance, or already has one."""
+
+
+class LockError(HostdError):
+    """Another apply held the lock for too long."""

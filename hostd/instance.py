@@ -1,0 +1,33 @@
+"""The facts about this host that rendering needs besides the sites themselves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hostd.layout import Layout
+
+
+@dataclass(frozen=True)
+class Instance:
+    layout: Layout
+    listen: str = "127.0.0.1"
+    http_port: int = 8080
+    https_port: int = 8443
+    cores: int = 1
+    gunicorn: Path = Path("/usr/bin/gunicorn")  # used by sites without a venv
+    # gunicorn executables new enough (>= 25.1) to take --control-socket
+    control_socket_gunicorns: frozenset[Path] = field(default_factory=frozenset)
+    nginx_user: str | None = None  # embedded as root: run workers as the invoking user
+    nginx_workers: int = 2
+    mime_types: Path = Path("/etc/nginx/mime.types")
+    templates: Path | None = None  # another templates folder (HOSTD_TEMPLATES)
+
+    @property
+    def auto_workers(self) -> int:
+        return 2 * self.cores + 1
+
+    @property
+    def probe_host(self) -> str:
+        """The address hostd itself uses to reach its nginx."""
+        return "127.0.0.1" if self.listen in ("0.0.0.0", "*") else self.listen

@@ -1,0 +1,118 @@
+"""Where every file of an instance lives: one object, so tests can move it all.
+
+Embedded mode keeps everything under one home folder; system mode follows the
+Debian layout of DESIGN.md section 2. Nothing here touches the disk.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+# AF_UNIX paths are limited to 107 bytes plus the terminating NUL.
+MAX_SOCKET_PATH = 107
+
+
+class Mode(enum.Enum):
+    EMBEDDED = "embedded"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Layout:
+    mode: Mode
+    home: Path
+    config_file: Path
+    sites_dir: Path
+    state_dir: Path
+    log_root: Path
+    run_dir: Path
+    acme_webroot: Path
+    nginx_prefix: Path
+
+    @property
+    def generations_dir(self) -> Path:
+        return self.state_dir / "generations"
+
+    @property
+    def live_link(self) -> Path:
+        return self.state_dir / "live"
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "state.json"
+
+    @property
+    def apply_lock(self) -> Path:
+        return self.run_dir / "apply.lock"
+
+    @property
+    def up_lock(self) -> Path:
+        return self.run_dir / "up.lock"
+
+    @property
+    def runtime_file(self) -> Path:
+        """Written by `hostd up` once it serves: pid, ports and sites folder."""
+        return self.run_dir / "up.json"
+
+    @property
+    def nginx_pid(self) -> Path:
+        return self.run_dir / "nginx.pid"
+
+    @property
+    def nginx_conf(self) -> Path:
+        """The main nginx config as nginx sees it: through the live link."""
+        return self.live_link / "nginx" / "nginx.conf"
+
+    @property
+    def supervisord_conf(self) -> Path:
+        return self.live_link / "supervisor" / "supervisord.conf"
+
+    @property
+    def supervisor_socket(self) -> Path:
+        return self.run_dir / "supervisor.sock"
+
+    @property
+    def hostd_log(self) -> Path:
+        return self.log_root / "hostd.log"
+
+    def site_log_dir(self, site: str) -> Path:
+        return self.log_root / site
+
+    def site_socket(self, site: str) -> Path:
+        return self.run_dir / f"{site}.sock"
+
+    def site_control_socket(self, site: str) -> Path:
+        return self.run_dir / f"{site}.ctl"
+
+
+def embedded_layout(home: Path, sites_dir: Path | None = None) -> Layout:
+    """The layout of `hostd up`: everything below one home folder."""
+    home = home.absolute()
+    return Layout(
+        mode=Mode.EMBEDDED,
+        home=home,
+        config_file=home / "hostd.toml",
+        sites_dir=(sites_dir or Path("sites.d")).absolute(),
+        state_dir=home / "state",
+        log_root=home / "log",
+        run_dir=home / "run",
+        acme_webroot=home / "acme",
+        nginx_prefix=home / "nginx",
+    )
+
+
+def system_layout(root: Path = Path("/")) -> Layout:
+    """The production layout, optionally below another root (for tests)."""
+    return Layout(
+        mode=Mode.SYSTEM,
+        home=root / "var/lib/hostd",
+        config_file=root / "etc/hostd/hostd.toml",
+        sites_dir=root / "etc/hostd/sites.d",
+        state_dir=root / "var/lib/hostd",
+        log_root=root / "var/log",
+        run_dir=root / "run/hostd",
+        acme_webroot=root / "var/lib/hostd/acme",
+        nginx_prefix=root / "var/lib/hostd/nginx",
+    )

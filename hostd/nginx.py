@@ -1,0 +1,113 @@
+"""nginx as an edge: validate a configuration, reload, confirm what it serves."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Protocol
+
+from hostd.errors import CommandError, NginxConfigError, NginxError
+from hostd.logs import tail
+from hostd.probe import tcp_get
+from hostd.runner import Runner
+
+FINGERPRINT_PATH = "/.hostd/fingerprint"
+PROBE_HOST = "hostd-probe.invalid"
+
+
+class Nginx(Protocol):
+    def check(self, conf: Path) -> None: ...
+    def reload(self, expected_fingerprint: str, timeout: float = 10.0) -> None: ...
+    def served_fingerprint(self) -> str | None: ...
+    def is_running(self) -> bool: ...
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_pid(path: Path) -> int | None:
+    """The pid in `path`, if the file holds one (nginx -t can leave it empty)."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+class NginxProcess:
+    """An nginx master known by its pid file, reached on `address:port`."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        *,
+        binary: str,
+        prefix: Path,
+        pid_file: Path,
+        error_log: Path,
+        address: str,
+        port: int,
+    ) -> None:
+        self.runner = runner
+        self.binary = binary
+        self.prefix = prefix
+        self.pid_file = pid_file
+        self.error_log = error_log
+        self.address = address
+        self.port = port
+
+    def check(self, conf: Path) -> None:
+        """nginx -t on `conf` and everything it includes; NginxConfigError if refused."""
+        argv = [self.binary, "-t", "-q", "-p", f"{self.prefix}/", "-c", str(conf)]
+        try:
+            self.runner.run(argv, timeout=60)
+        except CommandError as exc:
+            raise NginxConfigError(exc.argv, exc.returncode, _config_lines(exc.output)) from exc
+
+    def pid(self) -> int | None:
+        pid = read_pid(self.pid_file)
+        return pid if pid is not None and pid_alive(pid) else None
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def served_fingerprint(self) -> str | None:
+        """What the catch-all's fingerprint location answers, or None."""
+        try:
+            status, body = tcp_get(self.address, self.port, FINGERPRINT_PATH, PROBE_HOST, 2.0)
+        except OSError:
+            return None
+        return body.decode(errors="replace").strip() if status == 200 else None
+
+    def reload(self, expected_fingerprint: str, timeout: float = 10.0) -> None:
+        """Signal the master and wait until it serves `expected_fingerprint`.
+
+        A zero exit of `nginx -s reload` proves nothing (the master may roll back),
+        so success is what the new configuration answers.
+        """
+        pid = self.pid()
+        if pid is None:
+            raise NginxError(f"nginx is not running (no live pid in {self.pid_file})")
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.served_fingerprint() == expected_fingerprint:
+                return
+            time.sleep(0.02)
+        reason = tail(self.error_log, 3) or "no message in the error log"
+        raise NginxError(f"nginx did not take the new configuration: {reason}")
+
+
+def _config_lines(output: str) -> str:
+    """The meaningful lines of nginx -t output."""
+    lines = [line for line in output.splitlines() if "[emerg]" in line or "[crit]" in line]
+    return "\n".join(lines) or output.strip()

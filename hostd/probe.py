@@ -1,0 +1,50 @@
+"""Small HTTP probes: over a site's unix socket, or to hostd's own nginx."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+from pathlib import Path
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(str(self._path))
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _get(conn: http.client.HTTPConnection, path: str, host: str) -> tuple[int, bytes]:
+    try:
+        conn.request("GET", path, headers={"Host": host, "User-Agent": "hostd-probe"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def unix_get(sock: Path, path: str, host: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    """Status and body of GET `path` on a unix socket; OSError if nothing answers."""
+    try:
+        return _get(_UnixConnection(sock, timeout), path, host)
+    except http.client.HTTPException as exc:
+        raise OSError(f"bad HTTP answer on {sock}: {exc}") from exc
+
+
+def tcp_get(
+    address: str, port: int, path: str, host: str, timeout: float = 5.0
+) -> tuple[int, bytes]:
+    """Status and body of GET `path` at address:port; OSError if nothing answers."""
+    try:
+        return _get(http.client.HTTPConnection(address, port, timeout=timeout), path, host)
+    except http.client.HTTPException as exc:
+        raise OSError(f"bad HTTP answer from {address}:{port}: {exc}") from exc

@@ -1,0 +1,371 @@
+"""The one orchestrator: site files in, live sites out, as a transaction.
+
+    load -> select -> render -> plan -> validate (isolating bad sites) -> write
+         -> switch -> start changed programs -> verify -> reload nginx -> verify
+         -> remove dropped programs -> record
+
+Any site that fails a step is held at its last good version (or left out if
+new) while every other change goes live. If nginx will not take the result,
+everything switches back to the previous generation.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from hostd.errors import HostdError, NginxConfigError, NginxError, SiteError, SupervisorError
+from hostd.events import EventLog
+from hostd.files import Files
+from hostd.instance import Instance
+from hostd.layout import Layout
+from hostd.lock import held_lock
+from hostd.logs import tail
+from hostd.model import Site
+from hostd.nginx import Nginx
+from hostd.plan import Change, Plan, Selection, make_plan, select_sites
+from hostd.probe import unix_get
+from hostd.render import gunicorn_of, render_generation, served_fingerprint
+from hostd.report import ApplyReport, Outcome, SiteResult
+from hostd.sites import load_sites
+from hostd.state import record_report
+from hostd.store import Generation, GenerationStore, write_atomic
+from hostd.supervisor import Supervisor, check_config
+
+FAILED_START = ("BACKOFF", "FATAL", "EXITED")
+
+
+@dataclass
+class Edges:
+    store: GenerationStore
+    nginx: Nginx
+    supervisor: Supervisor
+    events: EventLog
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What an apply would do now, without doing it."""
+
+    selection: Selection
+    plan: Plan
+    live_files: Files
+    files: Files
+
+
+class Reconciler:
+    def __init__(
+        self,
+        layout: Layout,
+        instance: Instance,
+        edges: Edges,
+        *,
+        start_timeout: float = 30.0,
+        control_socket: Callable[[Path], bool] = lambda path: False,
+    ) -> None:
+        self.layout = layout
+        self.instance = instance
+        self.edges = edges
+        self.start_timeout = start_timeout
+        self.control_socket = control_socket
+
+    # -- reading ------------------------------------------------------------
+
+    def live(self) -> Generation | None:
+        return self.edges.store.live()
+
+    def preview(self, only: Collection[str] | None = None) -> Preview:
+        live = self.live()
+        live_sites = live.sites if live else {}
+        live_files = live.files if live else {}
+        selection = select_sites(load_sites(self.layout.sites_dir), live_sites, only)
+        files = self._render(selection.sites)
+        return Preview(selection, make_plan(live_files, files, live_sites, selection.sites),
+                       live_files, files)  # fmt: skip
+
+    # -- applying -----------------------------------------------------------
+
+    def boot(self) -> Generation:
+        """Make the last good sites live under the current settings (daemons not up yet).
+
+        If they no longer pass validation, start empty; the next apply brings back
+        every site that is still good.
+        """
+        with held_lock(self.layout.apply_lock):
+            live = self.live()
+            sites = live.sites if live else {}
+            files = self._render(sites)
+            if live is not None and files == live.files:
+                return live
+            if sites and (error := self._check(sites)) is not None:
+                self.edges.events.emit("boot-without-sites", error=error)
+                sites, files = {}, self._render({})
+            if (error := self._check(sites)) is not None:
+                raise HostdError(f"cannot start: the base configuration is refused: {error}")
+            generation = self.edges.store.write(files, sites)
+            self.edges.store.switch(generation)
+            return generation
+
+    def apply(self, only: Collection[str] | None = None) -> ApplyReport:
+        """Bring the live sites in line with the site files; never raises for a site."""
+        with held_lock(self.layout.apply_lock):
+            try:
+                report = self._apply(only)
+            except HostdError as exc:
+                live = self.live()
+                report = ApplyReport(generation=live.id if live else None, error=str(exc))
+                self.edges.events.emit("apply-error", error=str(exc))
+        live = self.live()
+        keep = set(live.sites if live else {}) | set(load_sites(self.layout.sites_dir))
+        record_report(self.layout.state_file, report, keep)
+        for result in report.sites:
+            self.edges.events.emit(
+                f"site-{result.outcome.value}",
+                level=logging.DEBUG,
+                site=result.name,
+                generation=report.generation,
+                detail=result.detail or None,
+                held=result.held or None,
+            )
+        return report
+
+    def _apply(self, only: Collection[str] | None) -> ApplyReport:
+        live = self.live()
+        if live is None:
+            raise HostdError("no live generation yet: start the instance with `hostd up`")
+        preview = self.preview(only)
+        rejected = dict(preview.selection.rejected)
+        sites = preview.selection.sites
+        if not preview.plan.is_empty:
+            sites, refused = self._validated(sites, live.sites, preview.plan)
+            rejected.update(refused)
+        if make_plan(live.files, self._render(sites), live.sites, sites).is_empty:
+            return _report(None, live, rejected, {}, only)
+        generation, failures = self._go_live(sites, live)
+        if failures:
+            sites = _reverted(sites, failures, live.sites)
+            generation, _ = self._go_live(sites, live, verify=False)
+        try:
+            self._reload_nginx(generation.files)
+        except NginxError as exc:
+            return self._roll_back(live, generation, exc, only)
+        self._remove_programs(set(live.sites) | set(generation.sites) | set(failures))
+        self.edges.store.prune()
+        return _report(generation, live, rejected, failures, only)
+
+    def _render(self, sites: Mapping[str, Site]) -> dict[str, str]:
+        """The files serving `sites`, knowing which of their gunicorns are new."""
+        venvs = {gunicorn_of(site, self.instance) for site in sites.values() if site.app.venv}
+        newer = {path for path in venvs if self.control_socket(path)}
+        instance = replace(
+            self.instance,
+            control_socket_gunicorns=self.instance.control_socket_gunicorns | newer,
+        )
+        return render_generation(sites, instance)
+
+    def _prepare_folders(self, sites: Collection[str]) -> None:
+        """Each site's log folder, which nginx opens even to validate."""
+        for name in sites:
+            self.layout.site_log_dir(name).mkdir(parents=True, exist_ok=True, mode=0o750)
+
+    def _check(self, sites: Mapping[str, Site]) -> str | None:
+        """Why nginx or Supervisor refuse a generation serving `sites`, or None."""
+        self._prepare_folders(sites)
+        scratch = self.layout.state_dir / "check"
+        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            for rel, text in self._render(sites).items():
+                write_atomic(scratch / rel, text, 0o600)
+            self.edges.nginx.check(scratch / "nginx" / "nginx.conf")
+            check_config(scratch / "supervisor" / "supervisord.conf")
+        except (NginxConfigError, SupervisorError) as exc:
+            return str(exc)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return None
+
+    def _validated(
+        self, sites: dict[str, Site], live: Mapping[str, Site], plan: Plan
+    ) -> tuple[dict[str, Site], dict[str, SiteError]]:
+        """`sites` without the changes nginx or Supervisor refuse, one site at a time."""
+        if self._check(sites) is None:
+            return sites, {}
+        changed = plan.touched
+        good = {n: s for n, s in sites.items() if n not in changed}
+        good.update({n: live[n] for n in changed if n in live})
+        if (error := self._check(good)) is not None:
+            raise HostdError(f"the configuration is refused even without this change: {error}")
+        refused: dict[str, SiteError] = {}
+        for name in changed:
+            trial = {**good, name: sites[name]}
+            if (error := self._check(trial)) is None:
+                good = trial
+            else:
+                refused[name] = SiteError(f"refused by the server: {error}", file=sites[name].file)
+        return good, refused
+
+    def _go_live(
+        self, sites: Mapping[str, Site], live: Generation, *, verify: bool = True
+    ) -> tuple[Generation, dict[str, str]]:
+        """Write and switch to a generation serving `sites`; start what changed."""
+        generation = self.edges.store.write(self._render(sites), sites)
+        self.edges.store.switch(generation)
+        started = self._start_programs(set(live.sites) | set(sites))
+        if not verify:
+            return generation, {}
+        return generation, self._wait_serving([sites[n] for n in started if n in sites])
+
+    def _start_programs(self, ours: Collection[str]) -> list[str]:
+        """Apply Supervisor's pending changes for added and changed site programs."""
+        supervisor = self.edges.supervisor
+        diff = supervisor.reload_config()
+        for group in diff.changed:
+            if group in ours:
+                supervisor.remove(group)
+                supervisor.add(group)
+        for group in diff.added:
+            if group in ours:
+                supervisor.add(group)
+        return [g for g in (*diff.changed, *diff.added) if g in ours]
+
+    def _remove_programs(self, ours: Collection[str]) -> None:
+        diff = self.edges.supervisor.reload_config()
+        for group in diff.removed:
+            if group in ours:
+                self.edges.supervisor.remove(group)
+
+    def _wait_serving(self, sites: list[Site]) -> dict[str, str]:
+        """Site name -> why its app did not come up, for each that did not."""
+        pending = {site.name: site for site in sites}
+        failures: dict[str, str] = {}
+        deadline = time.monotonic() + self.start_timeout
+        while pending and time.monotonic() < deadline:
+            for name, site in list(pending.items()):
+                problem = self._serving_problem(site, deadline)
+                if problem is None:
+                    del pending[name]
+                elif problem:
+                    failures[name] = problem
+                    del pending[name]
+            if pending:
+                time.sleep(0.05)
+        for name in pending:
+            failures[name] = self._start_failure(
+                name, f"no answer within {self.start_timeout:.0f}s"
+            )
+        return failures
+
+    def _serving_problem(self, site: Site, deadline: float) -> str | None:
+        """None once `site` serves; "" while it may still come up; else the failure."""
+        info = self.edges.supervisor.info(site.name)
+        if info is not None and info.state in FAILED_START:
+            return self._start_failure(
+                site.name, f"{info.state}: {info.spawnerr or info.description}"
+            )
+        health = site.app.health
+        try:
+            status, _ = unix_get(
+                self.layout.site_socket(site.name),
+                health or "/",
+                site.domains[0],
+                timeout=max(0.5, min(10.0, deadline - time.monotonic())),
+            )
+        except OSError:
+            return ""
+        if health is None or status < 500:
+            return None
+        return "" if time.monotonic() < deadline else f"health check {health} answered {status}"
+
+    def _start_failure(self, site: str, reason: str) -> str:
+        cause = root_cause(tail(self.layout.site_log_dir(site) / "app.log", 60))
+        return f"app did not start ({reason})" + (f"; app.log: {cause}" if cause else "")
+
+    def _reload_nginx(self, files: Files) -> None:
+        expected = served_fingerprint(files)
+        if self.edges.nginx.served_fingerprint() != expected:
+            self.edges.nginx.reload(expected)
+
+    def _roll_back(
+        self, live: Generation, failed: Generation, error: NginxError,
+        only: Collection[str] | None,
+    ) -> ApplyReport:  # fmt: skip
+        """Switch everything back to `live` after nginx refused `failed`."""
+        self.edges.events.emit("rollback", generation=failed.id, to=live.id, error=str(error))
+        self.edges.store.switch(live)
+        ours = set(live.sites) | set(failed.sites)
+        self._start_programs(ours)
+        self._remove_programs(ours)
+        detail = f"rolled back: {error}"
+        try:
+            self._reload_nginx(live.files)
+        except NginxError as again:
+            detail += f"; the previous configuration did not reload either: {again}"
+        plan = make_plan(live.files, failed.files, live.sites, failed.sites)
+        results = [
+            SiteResult(p.name, Outcome.FAILED, detail, held=p.name in live.sites)
+            if p.change is not Change.UNCHANGED
+            else SiteResult(p.name, Outcome.UNCHANGED)
+            for p in plan.sites
+            if only is None or p.name in only
+        ]
+        return ApplyReport(live.id, results, rolled_back=True, error=str(error))
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
+
+
+def root_cause(log: str) -> str:
+    """The most telling line of an app log's tail: its last exception that is not
+    gunicorn's own "worker failed to boot", else its last line."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if _EXCEPTION_LINE.match(line) and not line.startswith("gunicorn.errors."):
+            return line
+    return lines[-1] if lines else ""
+
+
+def _reverted(
+    sites: Mapping[str, Site], names: Collection[str], live: Mapping[str, Site]
+) -> dict[str, Site]:
+    """`sites` with each of `names` back at its live version, or left out if new."""
+    out = {n: s for n, s in sites.items() if n not in names}
+    out.update({n: live[n] for n in names if n in live})
+    return out
+
+
+_OUTCOME = {
+    Change.ADDED: Outcome.ADDED,
+    Change.CHANGED: Outcome.CHANGED,
+    Change.REMOVED: Outcome.REMOVED,
+    Change.UNCHANGED: Outcome.UNCHANGED,
+}
+
+
+def _report(
+    generation: Generation | None,
+    live: Generation,
+    rejected: Mapping[str, SiteError],
+    failures: Mapping[str, str],
+    only: Collection[str] | None,
+) -> ApplyReport:
+    """One result per site, in name order; `generation` None when nothing changed."""
+    final = generation or live
+    plan = make_plan(live.files, final.files, live.sites, final.sites)
+    outcomes = {p.name: _OUTCOME[p.change] for p in plan.sites}
+    results: list[SiteResult] = []
+    for name in sorted(set(outcomes) | set(rejected) | set(failures)):
+        if only is not None and name not in only:
+            continue
+        held = name in final.sites
+        if name in rejected:
+            results.append(SiteResult(name, Outcome.REJECTED, str(rejected[name]), held))
+        elif name in failures:
+            results.append(SiteResult(name, Outcome.FAILED, failures[name], held))
+        else:
+            results.append(SiteResult(name, outcomes[name]))
+    return ApplyReport(final.id, results)

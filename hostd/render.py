@@ -1,0 +1,158 @@
+"""Rendering: sites and instance facts in, generated file contents out. Pure.
+
+Templates live in the top-level `templates/` folder of the source tree and inside
+the wheel as `hostd/templates/`; `templates_dir` finds whichever is there.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from hostd.files import Files, fingerprint, nginx_files, nginx_site_path, program_path
+from hostd.instance import Instance
+from hostd.layout import Mode
+from hostd.model import Site
+
+GRACEFUL_TIMEOUT = 25
+TIMEOUT = 30
+DEFAULT_SERVER = "nginx/default.conf"
+
+
+def templates_dir() -> Path:
+    """The folder holding the templates, installed or in a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "site.conf.j2").is_file():
+            return candidate
+    raise FileNotFoundError(f"hostd templates not found next to {here}")
+
+
+def ini_value(value: object) -> str:
+    """`value` for a Supervisor option: `%` doubled against %-expansion."""
+    return str(value).replace("%", "%%")
+
+
+@cache
+def _environment(folder: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["ini"] = ini_value
+    return env
+
+
+def _render(instance: Instance, template: str, **context: Any) -> str:
+    """`template` rendered with `instance` and its layout, plus `context`."""
+    folder = instance.templates or templates_dir()
+    page = _environment(folder).get_template(template)
+    return page.render(instance=instance, layout=instance.layout, **context)
+
+
+def gunicorn_of(site: Site, instance: Instance) -> Path:
+    return site.app.venv / "bin" / "gunicorn" if site.app.venv else instance.gunicorn
+
+
+def gunicorn_argv(site: Site, instance: Instance) -> list[str]:
+    """The command Supervisor runs for `site`."""
+    layout = instance.layout
+    gunicorn = gunicorn_of(site, instance)
+    argv = [
+        str(gunicorn),
+        "--config", "/dev/null",  # hostd's flags rule; an app's gunicorn.conf.py does not
+        "--chdir", str(site.app.root),
+        "--bind", f"unix:{layout.site_socket(site.name)}",
+        "--workers", str(site.app.workers or instance.auto_workers),
+        "--timeout", str(TIMEOUT),
+        "--graceful-timeout", str(GRACEFUL_TIMEOUT),
+        "--error-logfile", "-",
+    ]  # fmt: skip
+    if gunicorn in instance.control_socket_gunicorns:
+        argv += ["--control-socket", str(layout.site_control_socket(site.name))]
+    argv.append(site.app.wsgi)
+    return argv
+
+
+def program_environment(site: Site) -> dict[str, str]:
+    """The environment of a site's program, on top of supervisord's own."""
+    path = "/usr/local/bin:/usr/bin:/bin"
+    env = {"PYTHONUNBUFFERED": "1", "PATH": path, "HOSTD_SITE": site.name}
+    if site.app.venv:
+        env["PATH"] = f"{site.app.venv}/bin:{path}"
+        env["VIRTUAL_ENV"] = str(site.app.venv)
+    env.update(site.app.env)
+    return env
+
+
+def render_program(site: Site, instance: Instance) -> str:
+    environment = ",".join(
+        f'{key}="{ini_value(value)}"' for key, value in program_environment(site).items()
+    )
+    user = site.app.user if instance.layout.mode is Mode.SYSTEM else None
+    return _render(
+        instance,
+        "program.conf.j2",
+        site=site,
+        command=shlex.join(gunicorn_argv(site, instance)),
+        environment=environment,
+        graceful_timeout=GRACEFUL_TIMEOUT,
+        log_dir=instance.layout.site_log_dir(site.name),
+        user=user,
+    )
+
+
+def render_server(site: Site, instance: Instance) -> str:
+    layout = instance.layout
+    return _render(
+        instance,
+        "site.conf.j2",
+        site=site,
+        socket=layout.site_socket(site.name),
+        log_dir=layout.site_log_dir(site.name),
+    )
+
+
+def render_site(site: Site, instance: Instance) -> dict[str, str]:
+    """The files that belong to one site."""
+    return {
+        nginx_site_path(site.name): render_server(site, instance),
+        program_path(site.name): render_program(site, instance),
+    }
+
+
+def render_generation(sites: Mapping[str, Site], instance: Instance) -> dict[str, str]:
+    """Every file of a generation serving exactly `sites`."""
+    files: dict[str, str] = {}
+    for name in sorted(sites):
+        files.update(render_site(sites[name], instance))
+    layout = instance.layout
+    files["nginx/hostd.conf"] = _render(instance, "hostd.conf.j2")
+    if layout.mode is Mode.EMBEDDED:
+        files["nginx/nginx.conf"] = _render(instance, "nginx.conf.j2")
+        files["supervisor/supervisord.conf"] = _render(instance, "supervisord.conf.j2")
+    files[DEFAULT_SERVER] = _render(
+        instance,
+        "default.conf.j2",
+        fingerprint=served_fingerprint(files),
+    )
+    return files
+
+
+def served_fingerprint(files: Files) -> str:
+    """What nginx's fingerprint location answers once it serves `files`.
+
+    A digest of every nginx file but the catch-all, which carries the answer.
+    """
+    nginx = nginx_files(files)
+    nginx.pop(DEFAULT_SERVER, None)
+    return fingerprint(nginx)

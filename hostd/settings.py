@@ -1,0 +1,108 @@
+"""Instance settings: hostd.toml, with command-line overrides."""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from hostd.errors import SettingsError
+from hostd.layout import Mode
+
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    listen: str = "127.0.0.1"
+    port: int = 8080
+    https_port: int = 8443
+
+
+@dataclass(frozen=True)
+class AcmeSettings:
+    server: str = LETS_ENCRYPT
+    email: str = ""
+    ca_bundle: str = ""
+    staging: bool = False
+
+
+@dataclass(frozen=True)
+class ApplySettings:
+    start_timeout: float = 30.0  # seconds a new app gets to answer
+
+
+@dataclass(frozen=True)
+class Settings:
+    http: HttpSettings = field(default_factory=HttpSettings)
+    acme: AcmeSettings = field(default_factory=AcmeSettings)
+    apply: ApplySettings = field(default_factory=ApplySettings)
+
+
+def default_settings(mode: Mode) -> Settings:
+    if mode is Mode.SYSTEM:
+        return Settings(http=HttpSettings(listen="0.0.0.0", port=80, https_port=443))
+    return Settings()
+
+
+def load_settings(path: Path, mode: Mode) -> Settings:
+    """The settings in `path`, on top of the mode's defaults; a missing file is fine."""
+    defaults = default_settings(mode)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return defaults
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"{path}: {exc}") from exc
+    known = {"http": defaults.http, "acme": defaults.acme, "apply": defaults.apply}
+    tables: dict[str, Any] = {}
+    for name, table in data.items():
+        if name not in known or not isinstance(table, dict):
+            raise SettingsError(f"{path}: unknown table [{name}] (known: {', '.join(known)})")
+        tables[name] = _table(path, name, known[name], table)
+    settings = replace(defaults, **tables)
+    return with_overrides(settings)
+
+
+def _table(path: Path, name: str, default: Any, table: dict[str, Any]) -> Any:
+    fields = default.__dataclass_fields__
+    for key, value in table.items():
+        if key not in fields:
+            raise SettingsError(f"{path}: unknown key {name}.{key}")
+        expected = type(getattr(default, key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+            raise SettingsError(f"{path}: {name}.{key} must be a {expected.__name__}")
+        table[key] = value
+    return replace(default, **table)
+
+
+def with_overrides(
+    settings: Settings,
+    *,
+    listen: str | None = None,
+    http_port: int | None = None,
+    https_port: int | None = None,
+) -> Settings:
+    """`settings` with command-line values on top, checked."""
+    http = replace(
+        settings.http,
+        listen=listen if listen is not None else settings.http.listen,
+        port=http_port if http_port is not None else settings.http.port,
+        https_port=https_port if https_port is not None else settings.http.https_port,
+    )
+    try:
+        ipaddress.IPv4Address(http.listen)
+    except ValueError:
+        raise SettingsError(f"http.listen must be an IPv4 address, not {http.listen!r}") from None
+    for name, port in (("http.port", http.port), ("http.https_port", http.https_port)):
+        if not 1 <= port <= 65535:
+            raise SettingsError(f"{name} must be a port number from 1 to 65535, not {port}")
+    if http.port == http.https_port:
+        raise SettingsError("http.port and http.https_port must differ")
+    if settings.apply.start_timeout <= 0:
+        raise SettingsError("apply.start_timeout must be positive")
+    return replace(settings, http=http)

@@ -1,0 +1,174 @@
+"""Supervisor as an edge: XML-RPC over its unix socket, and its own config parser."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import xmlrpc.client
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from hostd.errors import SupervisorError
+
+# Fault codes from supervisor/xmlrpc.py
+BAD_NAME = 10
+NOT_RUNNING = 70
+ALREADY_ADDED = 90
+STILL_RUNNING = 91
+CANT_REREAD = 92
+
+FAILED_STATES = frozenset({"BACKOFF", "FATAL", "EXITED", "STOPPED", "UNKNOWN"})
+
+
+@dataclass(frozen=True)
+class ConfigDiff:
+    added: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProgramInfo:
+    name: str
+    state: str
+    pid: int
+    spawnerr: str
+    description: str
+    start: int
+
+    @classmethod
+    def from_rpc(cls, info: dict[str, Any]) -> ProgramInfo:
+        return cls(
+            name=str(info["name"]),
+            state=str(info["statename"]),
+            pid=int(info["pid"]),
+            spawnerr=str(info.get("spawnerr", "")),
+            description=str(info.get("description", "")),
+            start=int(info.get("start", 0)),
+        )
+
+
+class Supervisor(Protocol):
+    def reload_config(self) -> ConfigDiff: ...
+    def add(self, group: str) -> None: ...
+    def remove(self, group: str) -> None: ...
+    def info(self, group: str) -> ProgramInfo | None: ...
+    def all_info(self) -> dict[str, ProgramInfo]: ...
+    def signal(self, group: str, signame: str) -> None: ...
+    def shutdown(self) -> None: ...
+    def is_running(self) -> bool: ...
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class _UnixTransport(xmlrpc.client.Transport):
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__()
+        self._path = str(path)
+        self._timeout = timeout
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        return _UnixConnection(self._path, self._timeout)
+
+
+class XmlRpcSupervisor:
+    """supervisord reached over its unix socket; faults become SupervisorError."""
+
+    def __init__(self, socket_path: Path, timeout: float = 60.0) -> None:
+        self.socket_path = socket_path
+        self.timeout = timeout
+
+    @contextmanager
+    def _call(self, what: str) -> Iterator[Any]:
+        proxy = xmlrpc.client.ServerProxy(
+            "http://localhost/RPC2", transport=_UnixTransport(self.socket_path, self.timeout)
+        )
+        try:
+            yield proxy.supervisor
+        except xmlrpc.client.Fault as exc:
+            raise SupervisorError(f"{what}: {exc.faultString}", fault=exc.faultCode) from exc
+        except (OSError, xmlrpc.client.ProtocolError, http.client.HTTPException) as exc:
+            raise SupervisorError(
+                f"{what}: supervisord is not reachable on {self.socket_path}: {exc}"
+            ) from exc
+
+    def is_running(self) -> bool:
+        try:
+            with self._call("getState") as rpc:
+                return bool(rpc.getState()["statename"] == "RUNNING")
+        except SupervisorError:
+            return False
+
+    def reload_config(self) -> ConfigDiff:
+        with self._call("reread") as rpc:
+            [[added, changed, removed]] = rpc.reloadConfig()
+        return ConfigDiff(tuple(added), tuple(changed), tuple(removed))
+
+    def add(self, group: str) -> None:
+        with self._call(f"add {group}") as rpc:
+            rpc.addProcessGroup(group)
+
+    def remove(self, group: str) -> None:
+        """Stop the group and forget it."""
+        with self._call(f"stop {group}") as rpc:
+            try:
+                rpc.stopProcessGroup(group)
+            except xmlrpc.client.Fault as exc:
+                if exc.faultCode not in (NOT_RUNNING, BAD_NAME):
+                    raise
+            try:
+                rpc.removeProcessGroup(group)
+            except xmlrpc.client.Fault as exc:
+                if exc.faultCode != BAD_NAME:
+                    raise
+
+    def info(self, group: str) -> ProgramInfo | None:
+        try:
+            with self._call(f"info {group}") as rpc:
+                return ProgramInfo.from_rpc(rpc.getProcessInfo(f"{group}:{group}"))
+        except SupervisorError as exc:
+            if exc.fault == BAD_NAME:
+                return None
+            raise
+
+    def all_info(self) -> dict[str, ProgramInfo]:
+        with self._call("status") as rpc:
+            infos = rpc.getAllProcessInfo()
+        return {str(i["group"]): ProgramInfo.from_rpc(i) for i in infos}
+
+    def signal(self, group: str, signame: str) -> None:
+        with self._call(f"signal {signame} {group}") as rpc:
+            rpc.signalProcess(f"{group}:{group}", signame)
+
+    def shutdown(self) -> None:
+        with self._call("shutdown") as rpc:
+            rpc.shutdown()
+
+
+def check_config(path: Path) -> None:
+    """Parse `path` and its includes with Supervisor's own parser, as a reread would."""
+    from supervisor.options import ServerOptions
+
+    options = ServerOptions()
+    options.configfile = str(path)
+    try:
+        options.process_config(do_usage=False)
+    except ValueError as exc:
+        raise SupervisorError(f"Supervisor refuses {path}: {exc}", fault=CANT_REREAD) from exc
