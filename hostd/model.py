@@ -137,7 +137,7 @@ def _parse(file: Path, text: str) -> Site:
     _refuse_unknown(top, {"domains", "app", "static", "tls"}, "")
     domains = _domains(_required(top, "domains", Field(node, "")), lines)
     app = _app(_required(top, "app", Field(node, "")), file.parent, lines)
-    static = _static(top["static"], file.parent) if "static" in top else ()
+    static = _static(top["static"], file.parent, lines) if "static" in top else ()
     tls = _tls(top["tls"]) if "tls" in top else Tls.OFF
     for key, value in top.items():
         lines[key] = value.line
@@ -286,7 +286,7 @@ def _env(value: Field) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(out))
 
 
-def _static(value: Field, base: Path) -> tuple[tuple[str, Path], ...]:
+def _static(value: Field, base: Path, lines: dict[str, int]) -> tuple[tuple[str, Path], ...]:
     out: list[tuple[str, Path]] = []
     for prefix, item in value.items():
         if not STATIC_PREFIX.match(prefix) or any(p in (".", "..") for p in prefix.split("/")):
@@ -296,6 +296,7 @@ def _static(value: Field, base: Path) -> tuple[tuple[str, Path], ...]:
             )
         if prefix.startswith("/.well-known/"):
             raise item.error("static prefixes under /.well-known/ are reserved for hostd")
+        lines[item.key] = item.line
         out.append((prefix, resolved_path(item, base)))
     return tuple(sorted(out))
 

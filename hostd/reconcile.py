@@ -149,7 +149,9 @@ class Reconciler:
         generation, failures = self._go_live(sites, live)
         if failures:
             sites = _reverted(sites, failures, live.sites)
-            generation, _ = self._go_live(sites, live, verify=False)
+            generation, again = self._go_live(sites, generation)
+            for name, why in again.items():
+                failures[name] += f"; its last good version did not start either: {why}"
         try:
             self._reload_nginx(generation.files)
         except NginxError as exc:
@@ -210,14 +212,12 @@ class Reconciler:
         return good, refused
 
     def _go_live(
-        self, sites: Mapping[str, Site], live: Generation, *, verify: bool = True
+        self, sites: Mapping[str, Site], current: Generation
     ) -> tuple[Generation, dict[str, str]]:
-        """Write and switch to a generation serving `sites`; start what changed."""
+        """Write and switch to a generation serving `sites`; start and verify what changed."""
         generation = self.edges.store.write(self._render(sites), sites)
         self.edges.store.switch(generation)
-        started = self._start_programs(set(live.sites) | set(sites))
-        if not verify:
-            return generation, {}
+        started = self._start_programs(set(current.sites) | set(sites))
         return generation, self._wait_serving([sites[n] for n in started if n in sites])
 
     def _start_programs(self, ours: Collection[str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -51,10 +52,10 @@ def load_settings(path: Path, mode: Mode) -> Settings:
     """The settings in `path`, on top of the mode's defaults; a missing file is fine."""
     defaults = default_settings(mode)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return defaults
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SettingsError(f"{path}: {exc}") from exc
     known = {"http": defaults.http, "acme": defaults.acme, "apply": defaults.apply}
     tables: dict[str, Any] = {}
@@ -103,6 +104,6 @@ def with_overrides(
             raise SettingsError(f"{name} must be a port number from 1 to 65535, not {port}")
     if http.port == http.https_port:
         raise SettingsError("http.port and http.https_port must differ")
-    if settings.apply.start_timeout <= 0:
-        raise SettingsError("apply.start_timeout must be positive")
+    if not 0 < settings.apply.start_timeout < math.inf:
+        raise SettingsError("apply.start_timeout must be a positive number of seconds")
     return replace(settings, http=http)

@@ -119,9 +119,11 @@ def _check_wsgi_target(site: Site) -> None:
     except (SyntaxError, ValueError):
         return  # gunicorn will report it with the real traceback
     definition = _top_level(tree, name)
-    if isinstance(definition, ast.FunctionDef) and not called:
-        params = len(definition.args.posonlyargs) + len(definition.args.args)
-        if params != 2:
+    if isinstance(definition, ast.FunctionDef) and not called and not definition.decorator_list:
+        args = definition.args
+        params = len(args.posonlyargs) + len(args.args)
+        required = params - len(args.defaults)
+        if required > 2 or (params < 2 and args.vararg is None):
             raise _error(
                 site,
                 "app.wsgi",

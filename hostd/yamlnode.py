@@ -34,6 +34,12 @@ def compose(text: str) -> yaml.Node | None:
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "malformed YAML"
         raise SiteError(f"malformed YAML: {problem}", line=line) from exc
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise SiteError(
+            f"malformed YAML: character #x{exc.character:04x} is not allowed ({exc.reason})",
+            line=line,
+        ) from exc
     except yaml.YAMLError as exc:
         raise SiteError(f"malformed YAML: {exc}") from exc
     if node is not None:

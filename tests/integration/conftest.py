@@ -1,0 +1,27 @@
+"""Fixtures for tests against real nginx, supervisord and gunicorn."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from .harness import HostdUp
+
+pytestmark = pytest.mark.integration
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if shutil.which("nginx") is None and shutil.which("nginx", path="/usr/sbin") is None:
+        raise pytest.UsageError("integration tests need nginx: run them through ./dev test")
+
+
+@pytest.fixture
+def instance() -> Iterator[HostdUp]:
+    """A fresh embedded instance (not started); everything it ran is gone afterwards."""
+    up = HostdUp()
+    yield up
+    print(up.log())
+    strays = up.cleanup()
+    assert not strays, f"processes left behind: {strays}"
