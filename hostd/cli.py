@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from hostd.errors import HostdError, InstanceError, SiteError
 from hostd.layout import Layout
 from hostd.logs import SOURCES, follow, last_lines, site_logs
 from hostd.plan import Change, plan_diff, select_sites
-from hostd.report import ApplyReport
+from hostd.report import ApplyReport, Outcome
 from hostd.settings import Settings, load_settings, with_overrides
 from hostd.sites import load_site, load_sites
 from hostd.status import collect_status, uptime
@@ -67,9 +67,27 @@ def cmd_up(args: argparse.Namespace) -> int:
         listen=args.listen, http_port=args.http_port, https_port=args.https_port,
     )  # fmt: skip
     runtime = EmbeddedRuntime(
-        layout, settings, say=lambda t: _out(f"hostd: {t}"), applied=print_report
+        layout, settings, say=lambda t: _out(f"hostd: {t}"), applied=_news_printer()
     )
     return runtime.run()
+
+
+def _news_printer() -> Callable[[ApplyReport], None]:
+    """Print an apply's lines only when they say something new (rescans are quiet)."""
+    said: list[str] = []
+
+    def applied(report: ApplyReport) -> None:
+        lines = [r.line() for r in report.sites if r.outcome is not Outcome.UNCHANGED]
+        if report.error:
+            lines.append(f"nothing applied: {report.error}")
+        if lines and lines != said:
+            for line in lines:
+                _out(line)
+            if report.generation is not None and not report.error:
+                _out(f"generation {report.generation} is live")
+        said[:] = lines
+
+    return applied
 
 
 def cmd_reload(args: argparse.Namespace) -> int:

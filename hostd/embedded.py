@@ -1,13 +1,16 @@
 """The embedded runtime behind `hostd up`: private nginx and supervisord, in the foreground.
 
 Start: claim the home, serve the last good sites under the current settings,
-start supervisord and nginx as children, apply the site files, record how to
-reach this instance. Then wait: SIGHUP applies again, SIGINT/SIGTERM stop
-everything, a daemon that dies is started again. Nothing outlives it.
+start supervisord and nginx as children, watch the sites folder, apply the site
+files, record how to reach this instance. Then: a change in the sites folder
+applies again (debounced, one apply at a time), so do SIGHUP and a rescan every
+minute; SIGINT/SIGTERM stop everything; a daemon that dies is started again.
+Nothing outlives it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from hostd.debounce import Debouncer
 from hostd.errors import InstanceError
 from hostd.layout import Layout
 from hostd.lock import claim_instance
@@ -26,11 +30,15 @@ from hostd.reconcile import Reconciler
 from hostd.render import served_fingerprint
 from hostd.report import ApplyReport
 from hostd.settings import Settings
+from hostd.watcher import SiteWatcher
 from hostd.wiring import Runtime, make_reconciler, tool, write_runtime
 
 Say = Callable[[str], None]
 Applied = Callable[[ApplyReport], None]
 DAEMON_START_TIMEOUT = 20.0
+LEFTOVER_TIMEOUT = 45.0
+logger = logging.getLogger("hostd")
+RESCAN_EVERY = 60.0
 
 
 def daemon_markers(layout: Layout) -> list[str]:
@@ -46,6 +54,10 @@ class EmbeddedRuntime:
         self.applied = applied
         self.stopping = threading.Event()
         self.apply_wanted = threading.Event()
+        self.wake = threading.Event()
+        self.debouncer = Debouncer()
+        self.debouncer_lock = threading.Lock()
+        self.watcher: SiteWatcher | None = None
         self.supervisord: subprocess.Popen[bytes] | None = None
         self.nginx: subprocess.Popen[bytes] | None = None
         self.reconciler: Reconciler | None = None
@@ -70,9 +82,11 @@ class EmbeddedRuntime:
     def _install_signals(self) -> None:
         def on_stop(signum: int, frame: FrameType | None) -> None:
             self.stopping.set()
+            self.wake.set()
 
         def on_hup(signum: int, frame: FrameType | None) -> None:
             self.apply_wanted.set()
+            self.wake.set()
 
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGTERM, on_stop)
@@ -88,6 +102,7 @@ class EmbeddedRuntime:
 
     def _start(self) -> None:
         self._prepare_folders()
+        self._reap_leftovers()
         self.reconciler = make_reconciler(self.layout, self.settings)
         boot = self.reconciler.boot()
         self.say(f"serving generation {boot.id} ({len(boot.sites)} last good sites) while starting")
@@ -95,7 +110,9 @@ class EmbeddedRuntime:
         self._start_nginx(served_fingerprint(boot.files))
         if self.stopping.is_set():
             return
-        self.applied(self.reconciler.apply())
+        self.watcher = SiteWatcher(self.layout.sites_dir, self._files_changed)
+        self.watcher.start()
+        self._apply()
         write_runtime(
             self.layout,
             Runtime(
@@ -108,16 +125,61 @@ class EmbeddedRuntime:
         )
         http = self.settings.http
         self.say(
-            f"ready: http://{http.listen}:{http.port}/ serving {self.layout.sites_dir}; "
-            f"`hostd reload --home {self.layout.home}` applies changes, Ctrl-C stops"
+            f"ready: http://{http.listen}:{http.port}/ serving {self.layout.sites_dir} "
+            "(changes apply as files change); Ctrl-C stops"
         )
 
+    def _reap_leftovers(self) -> None:
+        """Wait for (then kill) daemons a killed earlier run of this home left stopping."""
+        pids = self._leftovers()
+        if not pids:
+            return
+        self.say(f"waiting for {len(pids)} process(es) of an earlier run to exit: {pids}")
+        deadline = time.monotonic() + LEFTOVER_TIMEOUT
+        while pids and time.monotonic() < deadline and not self.stopping.is_set():
+            time.sleep(0.2)
+            pids = self._leftovers()
+        if pids:
+            kill_all(pids)
+
+    def _leftovers(self) -> list[int]:
+        return sorted({p for m in daemon_markers(self.layout) for p in processes_mentioning(m)})
+
+    def _files_changed(self) -> None:
+        """From the watcher's thread: a site file may have changed."""
+        with self.debouncer_lock:
+            self.debouncer.event(time.monotonic())
+        self.wake.set()
+
+    def _apply(self) -> None:
+        """One apply; a bug in it is logged, never the end of the daemon."""
+        assert self.reconciler is not None
+        try:
+            report = self.reconciler.apply()
+        except Exception as exc:  # the daemon carries on with the last good state
+            logger.exception("apply failed unexpectedly")
+            self.say(f"apply failed unexpectedly: {exc!r}; still serving the last good state")
+            return
+        self.applied(report)
+
     def _serve(self) -> None:
-        while not self.stopping.wait(0.25):
-            if self.apply_wanted.is_set():
-                self.apply_wanted.clear()
-                assert self.reconciler is not None
-                self.applied(self.reconciler.apply())
+        next_rescan = time.monotonic() + RESCAN_EVERY
+        while not self.stopping.is_set():
+            with self.debouncer_lock:
+                timeout = self.debouncer.wait(time.monotonic(), 0.25)
+            self.wake.wait(timeout)
+            self.wake.clear()
+            if self.stopping.is_set():
+                break
+            now = time.monotonic()
+            with self.debouncer_lock:
+                due = self.debouncer.due(now) or self.apply_wanted.is_set() or now >= next_rescan
+                if due:
+                    self.debouncer.take()
+                    self.apply_wanted.clear()
+            if due:
+                self._apply()
+                next_rescan = time.monotonic() + RESCAN_EVERY
             self._revive()
 
     def _revive(self) -> None:
@@ -172,6 +234,8 @@ class EmbeddedRuntime:
 
     def _stop(self) -> None:
         """Stop nginx, then supervisord and its programs; kill anything left."""
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.nginx is not None:
             stop(self.nginx, signal.SIGQUIT, 10)
         if self.supervisord is not None:

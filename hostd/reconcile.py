@@ -124,6 +124,8 @@ class Reconciler:
         keep = set(live.sites if live else {}) | set(load_sites(self.layout.sites_dir))
         record_report(self.layout.state_file, report, keep)
         for result in report.sites:
+            if result.outcome is Outcome.UNCHANGED:
+                continue
             self.edges.events.emit(
                 f"site-{result.outcome.value}",
                 level=logging.DEBUG,

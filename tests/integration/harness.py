@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,3 +178,21 @@ class HostdUp:
             kill_all(strays)
         shutil.rmtree(self.root, ignore_errors=True)
         return strays
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
+    """Poll `predicate` until it is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if predicate():
+                return
+        except (ConnectionError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what or predicate}")
+        time.sleep(0.05)
+
+
+def serves(up: HostdUp, host: str, body: str) -> Callable[[], bool]:
+    return lambda: up.get(host).body == body

@@ -15,8 +15,10 @@ from pathlib import Path
 from hostd.instance import Instance
 from hostd.layout import embedded_layout
 from hostd.model import parse_site
-site = parse_site(Path('/srv/sites/demo.yaml'), 'domains: [demo.test]\\napp: {root: /srv/app, wsgi: a:app}')
-files = hostd.render.render_generation({'demo': site}, Instance(layout=embedded_layout(Path('/srv/h'))))
+text = 'domains: [demo.test]\\napp: {root: /srv/app, wsgi: a:app}'
+site = parse_site(Path('/srv/sites/demo.yaml'), text)
+instance = Instance(layout=embedded_layout(Path('/srv/h')))
+files = hostd.render.render_generation({'demo': site}, instance)
 print(hostd.__file__)
 print(hostd.render.templates_dir())
 print(files['nginx/sites/demo.conf'])
