@@ -189,7 +189,9 @@ BAD = [
     pytest.param(with_app_line("port: 80"), "app.port", 5, "unknown key", id="unknown-app"),
     pytest.param(APP, "domains", 1, "required key is missing", id="missing-domains"),
     pytest.param("domains: [a.com]\n", "app", 1, "required key is missing", id="missing-app"),
-    pytest.param("domains: [a.com]\napp:\n", "app", 2, "expected a mapping, got null", id="app-null"),
+    pytest.param(
+        "domains: [a.com]\napp:\n", "app", 2, "expected a mapping, got null", id="app-null"
+    ),
     pytest.param(
         "domains: [a.com]\napp:\n  wsgi: blog:app\n", "app.root", 3, "missing", id="missing-root"
     ),
@@ -209,9 +211,7 @@ BAD = [
     pytest.param(with_domains("a.com\nb"), "domains[0]", 1, "invalid domain", id="domain-newline"),
     pytest.param(with_domains("a_b.com"), "domains[0]", 1, "invalid domain", id="domain-under"),
     pytest.param(with_domains("a..com"), "domains[0]", 1, "each label", id="domain-empty-label"),
-    pytest.param(
-        with_domains("a" * 64 + ".com"), "domains[0]", 1, "1 to 63", id="domain-label-64"
-    ),
+    pytest.param(with_domains("a" * 64 + ".com"), "domains[0]", 1, "1 to 63", id="domain-label-64"),
     pytest.param(
         with_domains(".".join(["a" * 63] * 4)), "domains[0]", 1, "1 to 253", id="domain-254"
     ),
@@ -298,7 +298,7 @@ BAD = [
     pytest.param(with_app_line('env: {A: "x\\ry"}'), "app.env.A", 5, "'\\r'", id="env-cr"),
     pytest.param(with_app_line('env: {A: "x\\0y"}'), "app.env.A", 5, "'\\x00'", id="env-nul"),
     pytest.param(with_app_line('env: {A: "x\\"y"}'), "app.env.A", 5, "'\"'", id="env-dquote"),
-    pytest.param(with_app_line("env: {A: \"x'y\"}"), "app.env.A", 5, '"\'"', id="env-squote"),
+    pytest.param(with_app_line('env: {A: "x\'y"}'), "app.env.A", 5, '"\'"', id="env-squote"),
     pytest.param(with_app_line('env: {A: "x ;y"}'), "app.env.A", 5, "' ;'", id="env-space-semi"),
     pytest.param(with_app_line('env: {A: "x #y"}'), "app.env.A", 5, "' #'", id="env-space-hash"),
     pytest.param(with_app_line('env: {A: "x\\t;y"}'), "app.env.A", 5, "'\\t;'", id="env-tab-semi"),

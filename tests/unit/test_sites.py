@@ -184,7 +184,9 @@ def test_calling_an_app_object_is_rejected(tmp_path: Path) -> None:
         pytest.param("def application(environ, start_response):\n    ...\n", "mod", id="default"),
         pytest.param("def app(environ, start_response):\n    ...\n", "mod:app", id="named"),
         pytest.param("def app(*args, **kwargs):\n    ...\n", "mod:app", id="varargs"),
-        pytest.param("def app(environ, start_response, x=1):\n    ...\n", "mod:app", id="optional-third"),
+        pytest.param(
+            "def app(environ, start_response, x=1):\n    ...\n", "mod:app", id="optional-third"
+        ),
         pytest.param(
             "from werkzeug.wrappers import Request, Response\n\n"
             "@Request.application\ndef application(request):\n    return Response('hi')\n",
