@@ -11,8 +11,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 POSTS = [
     {"slug": "hello", "title": "Hello, hostd", "body": "This blog is served by hostd."},
-    {"slug": "safety", "title": "A typo never takes a site down",
-     "body": "Break a site file and the last good version keeps serving."},
+    {
+        "slug": "safety",
+        "title": "A typo never takes a site down",
+        "body": "Break a site file and the last good version keeps serving.",
+    },
 ]
 
 
