@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -182,6 +183,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{site.name:<20} {site.program}{pid} up {uptime(site.since)}  "
             f"{' '.join(site.domains) or '-'}  last apply: {site.outcome or '-'}"
         )
+        if site.crash_loop:
+            loop = site.crash_loop
+            when = time.strftime("%H:%M:%S", time.localtime(loop["next_attempt"]))
+            _out(f"{'':<20} crash loop: {loop['reason']}; next start at {when}")
         if site.error:
             _out(f"{'':<20} error: {site.error}")
         elif site.last_error:

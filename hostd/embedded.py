@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from hostd.crashloop import CrashLoopGuard
 from hostd.debounce import Debouncer
 from hostd.errors import InstanceError
 from hostd.layout import Layout
@@ -28,7 +29,7 @@ from hostd.logs import tail
 from hostd.process import daemon_environment, kill_all, processes_mentioning, spawn, stop
 from hostd.reconcile import Reconciler
 from hostd.render import served_fingerprint
-from hostd.report import ApplyReport
+from hostd.report import ApplyReport, Outcome
 from hostd.settings import Settings
 from hostd.watcher import SiteWatcher
 from hostd.wiring import Runtime, make_reconciler, tool, write_runtime
@@ -39,6 +40,7 @@ DAEMON_START_TIMEOUT = 20.0
 LEFTOVER_TIMEOUT = 45.0
 logger = logging.getLogger("hostd")
 RESCAN_EVERY = 60.0
+GUARD_EVERY = 1.0
 
 
 def daemon_markers(layout: Layout) -> list[str]:
@@ -58,6 +60,13 @@ class EmbeddedRuntime:
         self.debouncer = Debouncer()
         self.debouncer_lock = threading.Lock()
         self.watcher: SiteWatcher | None = None
+        loops = settings.crashloop
+        self.guard = CrashLoopGuard(
+            max_starts=loops.max_starts,
+            window=loops.window,
+            base_delay=loops.base_delay,
+            max_delay=loops.max_delay,
+        )
         self.supervisord: subprocess.Popen[bytes] | None = None
         self.nginx: subprocess.Popen[bytes] | None = None
         self.reconciler: Reconciler | None = None
@@ -160,10 +169,14 @@ class EmbeddedRuntime:
             logger.exception("apply failed unexpectedly")
             self.say(f"apply failed unexpectedly: {exc!r}; still serving the last good state")
             return
+        for result in report.sites:
+            if result.outcome is not Outcome.UNCHANGED:
+                self.guard.forget(result.name)  # a new version starts with a clean slate
         self.applied(report)
 
     def _serve(self) -> None:
         next_rescan = time.monotonic() + RESCAN_EVERY
+        next_guard = time.monotonic() + GUARD_EVERY
         while not self.stopping.is_set():
             with self.debouncer_lock:
                 timeout = self.debouncer.wait(time.monotonic(), 0.25)
@@ -181,6 +194,9 @@ class EmbeddedRuntime:
                 self._apply()
                 next_rescan = time.monotonic() + RESCAN_EVERY
             self._revive()
+            if time.monotonic() >= next_guard and self.reconciler is not None:
+                self.reconciler.guard_programs(self.guard)
+                next_guard = time.monotonic() + GUARD_EVERY
 
     def _revive(self) -> None:
         """Start again a daemon that died under us."""

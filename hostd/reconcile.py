@@ -19,9 +19,18 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hostd.errors import HostdError, NginxConfigError, NginxError, SiteError, SupervisorError
+from hostd.crashloop import CRASH_LOOPS, Action, CrashLoopGuard, crash_loops_json
+from hostd.errors import (
+    HostdError,
+    LockError,
+    NginxConfigError,
+    NginxError,
+    SiteError,
+    SupervisorError,
+)
 from hostd.events import EventLog
 from hostd.files import Files
+from hostd.graceful import reload_code
 from hostd.instance import Instance
 from hostd.layout import Layout
 from hostd.lock import held_lock
@@ -32,6 +41,7 @@ from hostd.plan import Change, Plan, Selection, make_plan, select_sites
 from hostd.probe import unix_get
 from hostd.render import gunicorn_of, render_generation, served_fingerprint
 from hostd.report import ApplyReport, Outcome, SiteResult
+from hostd.runner import Runner
 from hostd.sites import load_sites
 from hostd.state import record_report
 from hostd.store import Generation, GenerationStore, write_atomic
@@ -46,6 +56,7 @@ class Edges:
     nginx: Nginx
     supervisor: Supervisor
     events: EventLog
+    runner: Runner
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,57 @@ class Reconciler:
         return report
 
     def _apply(self, only: Collection[str] | None) -> ApplyReport:
+        report = self._apply_files(only)
+        if only and report.error is None:
+            self._reload_code(report)
+        return report
+
+    def _reload_code(self, report: ApplyReport) -> None:
+        """Named sites whose configuration did not change get their code reloaded."""
+        live = self.live()
+        for index, result in enumerate(report.sites):
+            if result.outcome is not Outcome.UNCHANGED or live is None:
+                continue
+            site = live.sites[result.name]
+            problem = reload_code(site, self.instance, self.edges.runner, self.edges.supervisor)
+            report.sites[index] = (
+                SiteResult(site.name, Outcome.RELOADED)
+                if problem is None
+                else SiteResult(site.name, Outcome.FAILED, problem, held=True)
+            )
+
+    def guard_programs(self, guard: CrashLoopGuard) -> None:
+        """Stop programs that crash-loop; start them again when their delay is over."""
+        try:
+            with held_lock(self.layout.apply_lock, timeout=0):
+                self._guard_programs(guard)
+        except (LockError, SupervisorError):
+            return  # an apply is running, or supervisord is down: next time
+
+    def _guard_programs(self, guard: CrashLoopGuard) -> None:
+        live = self.live()
+        sites = live.sites if live else {}
+        supervisor = self.edges.supervisor
+        now = time.time()
+        for name, info in supervisor.all_info().items():
+            if name not in sites:
+                continue
+            action = guard.observe(name, info.state, float(info.start), now)
+            retry = guard.retries.get(name)
+            if action is Action.STOP and retry is not None:
+                supervisor.stop(name)
+                self.edges.events.emit(
+                    "crash-loop", site=name, reason=retry.reason,
+                    next_attempt=_iso(retry.next_at), attempts=retry.attempts,
+                )  # fmt: skip
+            elif action is Action.START and retry is not None:
+                supervisor.start(name)
+                self.edges.events.emit("crash-loop-retry", site=name, attempt=retry.attempts)
+        for name in set(guard.retries) - set(sites):
+            guard.forget(name)
+        write_atomic(self.layout.state_dir / CRASH_LOOPS, crash_loops_json(guard), 0o644)
+
+    def _apply_files(self, only: Collection[str] | None) -> ApplyReport:
         live = self.live()
         if live is None:
             raise HostdError("no live generation yet: start the instance with `hostd up`")
@@ -329,6 +391,10 @@ def root_cause(log: str) -> str:
         if _EXCEPTION_LINE.match(line) and not line.startswith("gunicorn.errors."):
             return line
     return lines[-1] if lines else ""
+
+
+def _iso(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(when))
 
 
 def _reverted(

@@ -11,6 +11,7 @@ class Outcome(enum.Enum):
     CHANGED = "changed"
     UNCHANGED = "unchanged"
     REMOVED = "removed"
+    RELOADED = "reloaded"  # same configuration, new code: gunicorn reloaded gracefully
     REJECTED = "rejected"  # the file was refused before anything changed
     FAILED = "failed"  # the new version did not come up and was rolled back
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from hostd.errors import CommandError
@@ -25,6 +26,7 @@ class Runner(Protocol):
         env: Mapping[str, str] | None = None,
         timeout: float = 60.0,
         check: bool = True,
+        cwd: Path | None = None,
     ) -> Completed: ...
 
 
@@ -38,6 +40,7 @@ class SubprocessRunner:
         env: Mapping[str, str] | None = None,
         timeout: float = 60.0,
         check: bool = True,
+        cwd: Path | None = None,
     ) -> Completed:
         try:
             proc = subprocess.run(
@@ -46,6 +49,7 @@ class SubprocessRunner:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env=dict(env) if env is not None else None,
+                cwd=cwd,
                 timeout=timeout,
                 text=True,
                 errors="replace",
@@ -76,6 +80,7 @@ class FakeRunner:
         env: Mapping[str, str] | None = None,
         timeout: float = 60.0,
         check: bool = True,
+        cwd: Path | None = None,
     ) -> Completed:
         key = tuple(argv)
         self.calls.append(key)

@@ -36,10 +36,19 @@ class ApplySettings:
 
 
 @dataclass(frozen=True)
+class CrashLoopSettings:
+    max_starts: int = 5  # starts within `window` seconds that make a crash loop
+    window: float = 60.0
+    base_delay: float = 10.0  # first wait before starting it again; doubles each time
+    max_delay: float = 600.0
+
+
+@dataclass(frozen=True)
 class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     acme: AcmeSettings = field(default_factory=AcmeSettings)
     apply: ApplySettings = field(default_factory=ApplySettings)
+    crashloop: CrashLoopSettings = field(default_factory=CrashLoopSettings)
 
 
 def default_settings(mode: Mode) -> Settings:
@@ -57,7 +66,12 @@ def load_settings(path: Path, mode: Mode) -> Settings:
         return defaults
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SettingsError(f"{path}: {exc}") from exc
-    known = {"http": defaults.http, "acme": defaults.acme, "apply": defaults.apply}
+    known = {
+        "http": defaults.http,
+        "acme": defaults.acme,
+        "apply": defaults.apply,
+        "crashloop": defaults.crashloop,
+    }
     tables: dict[str, Any] = {}
     for name, table in data.items():
         if name not in known or not isinstance(table, dict):

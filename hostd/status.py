@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from hostd.crashloop import CRASH_LOOPS, read_crash_loops
 from hostd.errors import SupervisorError
 from hostd.reconcile import Reconciler
 from hostd.render import served_fingerprint
@@ -26,6 +27,7 @@ class SiteStatus:
     error: str | None  # why the last apply refused or failed this site
     last_error: str | None
     last_error_at: float | None
+    crash_loop: dict[str, Any] | None  # attempts, next_attempt (epoch), reason
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -50,6 +52,7 @@ class Status:
 def collect_status(reconciler: Reconciler) -> Status:
     live = reconciler.live()
     state = read_state(reconciler.layout.state_file)
+    loops = read_crash_loops(reconciler.layout.state_dir / CRASH_LOOPS)
     programs: dict[str, ProgramInfo] = {}
     try:
         programs = reconciler.edges.supervisor.all_info()
@@ -83,6 +86,7 @@ def collect_status(reconciler: Reconciler) -> Status:
                 error=record.get("detail") if problem else None,
                 last_error=record.get("last_error"),
                 last_error_at=record.get("last_error_at"),
+                crash_loop=loops.get(name),
             )
         )
     return Status(live.id if live else None, nginx, supervisor, sites)

@@ -15,6 +15,7 @@ from hostd.errors import SupervisorError
 
 # Fault codes from supervisor/xmlrpc.py
 BAD_NAME = 10
+ALREADY_STARTED = 60
 NOT_RUNNING = 70
 ALREADY_ADDED = 90
 STILL_RUNNING = 91
@@ -58,6 +59,8 @@ class Supervisor(Protocol):
     def info(self, group: str) -> ProgramInfo | None: ...
     def all_info(self) -> dict[str, ProgramInfo]: ...
     def signal(self, group: str, signame: str) -> None: ...
+    def start(self, group: str) -> None: ...
+    def stop(self, group: str) -> None: ...
     def shutdown(self) -> None: ...
     def is_running(self) -> bool: ...
 
@@ -156,6 +159,23 @@ class XmlRpcSupervisor:
     def signal(self, group: str, signame: str) -> None:
         with self._call(f"signal {signame} {group}") as rpc:
             rpc.signalProcess(f"{group}:{group}", signame)
+
+    def start(self, group: str) -> None:
+        """Start the group's program without waiting for it to count as started."""
+        with self._call(f"start {group}") as rpc:
+            try:
+                rpc.startProcess(f"{group}:{group}", False)
+            except xmlrpc.client.Fault as exc:
+                if exc.faultCode != ALREADY_STARTED:
+                    raise
+
+    def stop(self, group: str) -> None:
+        with self._call(f"stop {group}") as rpc:
+            try:
+                rpc.stopProcess(f"{group}:{group}")
+            except xmlrpc.client.Fault as exc:
+                if exc.faultCode != NOT_RUNNING:
+                    raise
 
     def shutdown(self) -> None:
         with self._call("shutdown") as rpc:

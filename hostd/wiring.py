@@ -169,6 +169,7 @@ def make_reconciler(layout: Layout, settings: Settings, runner: Runner | None = 
         nginx=nginx,
         supervisor=XmlRpcSupervisor(layout.supervisor_socket),
         events=EventLog(layout),
+        runner=runner,
     )
     return Reconciler(
         layout,
