@@ -22,10 +22,16 @@ class Instance:
     nginx_workers: int = 2
     mime_types: Path = Path("/etc/nginx/mime.types")
     templates: Path | None = None  # another templates folder (HOSTD_TEMPLATES)
+    # where nginx and supervisord read this generation from; a scratch copy for checks
+    config_root: Path | None = None
 
     @property
     def auto_workers(self) -> int:
         return 2 * self.cores + 1
+
+    @property
+    def config_dir(self) -> Path:
+        return self.config_root or self.layout.live_link
 
     @property
     def probe_host(self) -> str:

@@ -224,13 +224,14 @@ class Reconciler:
         self.edges.store.prune()
         return _report(generation, live, rejected, failures, only)
 
-    def _render(self, sites: Mapping[str, Site]) -> dict[str, str]:
-        """The files serving `sites`, knowing which of their gunicorns are new."""
+    def _render(self, sites: Mapping[str, Site], root: Path | None = None) -> dict[str, str]:
+        """The files serving `sites` when read from `root` (default: the live link)."""
         venvs = {gunicorn_of(site, self.instance) for site in sites.values() if site.app.venv}
         newer = {path for path in venvs if self.control_socket(path)}
         instance = replace(
             self.instance,
             control_socket_gunicorns=self.instance.control_socket_gunicorns | newer,
+            config_root=root,
         )
         return render_generation(sites, instance)
 
@@ -245,7 +246,7 @@ class Reconciler:
         scratch = self.layout.state_dir / "check"
         shutil.rmtree(scratch, ignore_errors=True)
         try:
-            for rel, text in self._render(sites).items():
+            for rel, text in self._render(sites, root=scratch).items():
                 write_atomic(scratch / rel, text, 0o600)
             self.edges.nginx.check(scratch / "nginx" / "nginx.conf")
             check_config(scratch / "supervisor" / "supervisord.conf")

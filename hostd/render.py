@@ -135,17 +135,23 @@ def render_generation(sites: Mapping[str, Site], instance: Instance) -> dict[str
     files: dict[str, str] = {}
     for name in sorted(sites):
         files.update(render_site(sites[name], instance))
-    layout = instance.layout
     files["nginx/hostd.conf"] = _render(instance, "hostd.conf.j2")
-    if layout.mode is Mode.EMBEDDED:
-        files["nginx/nginx.conf"] = _render(instance, "nginx.conf.j2")
-        files["supervisor/supervisord.conf"] = _render(instance, "supervisord.conf.j2")
+    files["nginx/nginx.conf"] = _render(instance, "nginx.conf.j2", pid_file=_pid_file(instance))
+    files["supervisor/supervisord.conf"] = _render(instance, "supervisord.conf.j2")
     files[DEFAULT_SERVER] = _render(
         instance,
         "default.conf.j2",
         fingerprint=served_fingerprint(files),
     )
     return files
+
+
+def _pid_file(instance: Instance) -> Path:
+    """Embedded: the private nginx's pid file. System: a harmless one for checks."""
+    layout = instance.layout
+    if layout.mode is Mode.EMBEDDED:
+        return layout.nginx_pid
+    return layout.nginx_prefix / "check.pid"
 
 
 def served_fingerprint(files: Files) -> str:

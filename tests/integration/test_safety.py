@@ -133,23 +133,21 @@ def test_nginx_refusing_the_candidate_leaves_the_previous_generation_live(
     instance: HostdUp, tmp_path: Path
 ) -> None:
     """With a template nginx refuses, nothing changes and the error is reported."""
-    broken = tmp_path / "templates"
-    shutil.copytree(templates_dir(), broken)
-    site_template = broken / "site.conf.j2"
-    site_template.write_text(
-        site_template.read_text().replace("proxy_redirect off;", "proxy_redirect;")
-    )
+    templates = tmp_path / "templates"
+    shutil.copytree(templates_dir(), templates)
+    instance.env["HOSTD_TEMPLATES"] = str(templates)
     instance.write_site("alpha", GOOD_ALPHA)
     instance.start()
     before = instance.status()
 
+    site_template = templates / "site.conf.j2"
+    text = site_template.read_text()
+    site_template.write_text(text.replace("proxy_redirect off;", "proxy_redirect;"))
     instance.write_site("alpha", site_yaml(["alpha.test"], env={"GREETING": "new"}))
-    instance.env["HOSTD_TEMPLATES"] = str(broken)
     done = instance.reload()
 
     assert done.returncode == 1
     assert "nothing applied" in done.stdout and "proxy_redirect" in done.stdout
-    instance.env.pop("HOSTD_TEMPLATES")
     after = instance.status()
     assert after["generation"] == before["generation"]
     assert after["nginx"] == "serving live"

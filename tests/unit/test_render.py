@@ -167,8 +167,8 @@ def test_the_fingerprint_ignores_the_catch_all_itself() -> None:
     assert served_fingerprint({**files, DEFAULT_SERVER: "anything"}) == served_fingerprint(files)
 
 
-def test_an_embedded_generation_has_its_main_configs() -> None:
-    """Embedded mode renders nginx.conf and supervisord.conf; system mode leaves them to Debian."""
+def test_a_generation_has_its_main_configs_in_both_modes() -> None:
+    """nginx.conf and supervisord.conf: run by embedded mode, used for checks in system mode."""
     sites = {"blog": site("blog")}
     embedded = render_generation(sites, INSTANCE)
     system = render_generation(sites, Instance(layout=system_layout(), gunicorn=GUNICORN))
@@ -176,7 +176,9 @@ def test_an_embedded_generation_has_its_main_configs() -> None:
     main = ["nginx/nginx.conf", "supervisor/supervisord.conf"]
     site_files = [nginx_site_path("blog"), program_path("blog")]
     assert sorted(embedded) == sorted([*site_files, *shared, *main])
-    assert sorted(system) == sorted([*site_files, *shared])
+    assert sorted(system) == sorted([*site_files, *shared, *main])
+    assert "pid /srv/hostd/run/nginx.pid;" in embedded["nginx/nginx.conf"]
+    assert "pid /var/lib/hostd/nginx/check.pid;" in system["nginx/nginx.conf"]
 
 
 def test_the_user_applies_in_system_mode_only() -> None:
@@ -192,7 +194,8 @@ def test_templates_are_found_in_the_source_tree() -> None:
     package = Path(hostd.__file__).resolve().parent
     folder = templates_dir()
     assert folder in (package / "templates", package.parent / "templates")
-    assert sorted(p.name for p in folder.glob("*.j2")) == [f"{t}.conf.j2" for t in TEMPLATES]
+    expected = [f"{t}.conf.j2" for t in TEMPLATES] + ["logrotate.j2"]
+    assert sorted(p.name for p in folder.glob("*.j2")) == sorted(expected)
 
 
 def test_another_templates_folder_can_be_used(tmp_path: Path) -> None:
@@ -221,7 +224,8 @@ def write_generation(folder: Path, files: dict[str, str]) -> None:
 def test_every_program_file_parses_with_supervisors_own_parser(tmp_path: Path) -> None:
     """Supervisor reads back each program with the command and environment hostd meant."""
     sites = {case: case_site(case) for case in all_cases()}
-    instance = Instance(layout=home_layout(tmp_path / "home", list(sites)), gunicorn=GUNICORN)
+    layout = home_layout(tmp_path / "home", list(sites))
+    instance = Instance(layout=layout, gunicorn=GUNICORN, config_root=tmp_path)
     write_generation(tmp_path, render_generation(sites, instance))
     conf = tmp_path / "supervisor" / "supervisord.conf"
     check_config(conf)
@@ -239,7 +243,8 @@ def test_every_program_file_parses_with_supervisors_own_parser(tmp_path: Path) -
 
 def test_a_broken_program_file_is_refused_by_supervisors_parser(tmp_path: Path) -> None:
     """check_config really parses: a program that is not valid makes it fail."""
-    instance = Instance(layout=home_layout(tmp_path / "home", ["blog"]), gunicorn=GUNICORN)
+    layout = home_layout(tmp_path / "home", ["blog"])
+    instance = Instance(layout=layout, gunicorn=GUNICORN, config_root=tmp_path)
     files = render_generation({"blog": site("blog")}, instance)
     files[program_path("blog")] += "startsecs=soon\n"
     write_generation(tmp_path, files)
