@@ -20,6 +20,31 @@ class Mode(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Machine:
+    """The machine's own nginx and supervisord that system mode plugs into (Debian paths)."""
+
+    nginx_conf: Path
+    nginx_hook: Path  # the one include hostd adds to nginx (conf.d is inside http{})
+    nginx_default_site: Path  # Debian's default server, which would shadow hostd's catch-all
+    nginx_pid: Path
+    supervisor_conf: Path
+    supervisor_socket: Path
+    supervisord_pid: Path
+
+
+def debian_machine(root: Path = Path("/")) -> Machine:
+    return Machine(
+        nginx_conf=root / "etc/nginx/nginx.conf",
+        nginx_hook=root / "etc/nginx/conf.d/hostd.conf",
+        nginx_default_site=root / "etc/nginx/sites-enabled/default",
+        nginx_pid=root / "run/nginx.pid",
+        supervisor_conf=root / "etc/supervisor/supervisord.conf",
+        supervisor_socket=root / "run/supervisor.sock",
+        supervisord_pid=root / "run/supervisord.pid",
+    )
+
+
+@dataclass(frozen=True)
 class Layout:
     mode: Mode
     home: Path
@@ -30,6 +55,7 @@ class Layout:
     run_dir: Path
     acme_webroot: Path
     nginx_prefix: Path
+    machine: Machine | None = None  # system mode only
 
     @property
     def generations_dir(self) -> Path:
@@ -58,7 +84,11 @@ class Layout:
 
     @property
     def nginx_pid(self) -> Path:
-        return self.run_dir / "nginx.pid"
+        return self.machine.nginx_pid if self.machine else self.run_dir / "nginx.pid"
+
+    @property
+    def supervisord_pid(self) -> Path:
+        return self.machine.supervisord_pid if self.machine else self.run_dir / "supervisord.pid"
 
     @property
     def nginx_conf(self) -> Path:
@@ -71,6 +101,8 @@ class Layout:
 
     @property
     def supervisor_socket(self) -> Path:
+        if self.machine:
+            return self.machine.supervisor_socket
         return self.run_dir / "supervisor.sock"
 
     @property
@@ -80,10 +112,18 @@ class Layout:
     def site_log_dir(self, site: str) -> Path:
         return self.log_root / site
 
+    def site_run_dir(self, site: str) -> Path:
+        """System mode: a folder the site's user owns, where its gunicorn binds."""
+        return self.run_dir / site if self.mode is Mode.SYSTEM else self.run_dir
+
     def site_socket(self, site: str) -> Path:
+        if self.mode is Mode.SYSTEM:
+            return self.site_run_dir(site) / "app.sock"
         return self.run_dir / f"{site}.sock"
 
     def site_control_socket(self, site: str) -> Path:
+        if self.mode is Mode.SYSTEM:
+            return self.site_run_dir(site) / "gunicorn.ctl"
         return self.run_dir / f"{site}.ctl"
 
 
@@ -115,4 +155,5 @@ def system_layout(root: Path = Path("/")) -> Layout:
         run_dir=root / "run/hostd",
         acme_webroot=root / "var/lib/hostd/acme",
         nginx_prefix=root / "var/lib/hostd/nginx",
+        machine=debian_machine(root),
     )

@@ -1,0 +1,180 @@
+"""The watching daemon both runtimes share: signals, watcher, debounced applies, guard.
+
+`hostd up` (embedded) and `hostd watch` (system) differ only in what they do
+around this loop: the embedded one starts and stops its own nginx and
+supervisord, the system one plugs into the machine's.
+
+Loop: a change in the sites folder applies again (debounced, latest state wins,
+one apply at a time), so do SIGHUP and a rescan every minute; crash-looping
+programs are checked every second; SIGINT/SIGTERM end it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from hostd.crashloop import CrashLoopGuard
+from hostd.debounce import Debouncer
+from hostd.layout import Layout
+from hostd.lock import claim_instance
+from hostd.reconcile import Reconciler
+from hostd.report import ApplyReport, Outcome
+from hostd.settings import Settings
+from hostd.watcher import SiteWatcher
+from hostd.wiring import Runtime, make_reconciler, write_runtime
+
+Say = Callable[[str], None]
+Applied = Callable[[ApplyReport], None]
+RESCAN_EVERY = 60.0
+GUARD_EVERY = 1.0
+logger = logging.getLogger("hostd")
+
+
+class Daemon:
+    def __init__(self, layout: Layout, settings: Settings, say: Say, applied: Applied) -> None:
+        self.layout = layout
+        self.settings = settings
+        self.say = say
+        self.applied = applied
+        self.stopping = threading.Event()
+        self.apply_wanted = threading.Event()
+        self.wake = threading.Event()
+        self.debouncer = Debouncer()
+        self.debouncer_lock = threading.Lock()
+        self.watcher: SiteWatcher | None = None
+        loops = settings.crashloop
+        self.guard = CrashLoopGuard(
+            max_starts=loops.max_starts,
+            window=loops.window,
+            base_delay=loops.base_delay,
+            max_delay=loops.max_delay,
+        )
+        self._reconciler: Reconciler | None = None
+
+    @property
+    def reconciler(self) -> Reconciler:
+        if self._reconciler is None:
+            self._reconciler = make_reconciler(self.layout, self.settings)
+        return self._reconciler
+
+    # -- what each runtime adds --------------------------------------------------
+
+    def start_services(self) -> None:
+        """Before the first apply: bring up what serves the sites."""
+
+    def check_services(self) -> None:
+        """Every turn of the loop: notice a service that died."""
+
+    def stop_services(self) -> None:
+        """On the way out."""
+
+    # -- life cycle ----------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until SIGINT or SIGTERM; the exit code is 0 after a clean stop."""
+        lock = claim_instance(self.layout.up_lock)
+        try:
+            self._install_signals()
+            try:
+                self.prepare_folders()
+                self.start_services()
+                if not self.stopping.is_set():
+                    self._start_watching()
+                    self._serve()
+            finally:
+                if self.watcher is not None:
+                    self.watcher.stop()
+                self.stop_services()
+        finally:
+            self.layout.runtime_file.unlink(missing_ok=True)
+            os.close(lock)
+        return 0
+
+    def _install_signals(self) -> None:
+        def on_stop(signum: int, frame: FrameType | None) -> None:
+            self.stopping.set()
+            self.wake.set()
+
+        def on_hup(signum: int, frame: FrameType | None) -> None:
+            self.apply_wanted.set()
+            self.wake.set()
+
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    def prepare_folders(self) -> None:
+        layout = self.layout
+        for folder in (layout.state_dir, layout.log_root, layout.acme_webroot, layout.sites_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        layout.run_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+        (layout.nginx_prefix / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def _start_watching(self) -> None:
+        self.watcher = SiteWatcher(self.layout.sites_dir, self._files_changed)
+        self.watcher.start()
+        self.apply()
+        http = self.settings.http
+        write_runtime(
+            self.layout,
+            Runtime(
+                pid=os.getpid(),
+                sites_dir=self.layout.sites_dir,
+                listen=http.listen,
+                http_port=http.port,
+                https_port=http.https_port,
+            ),
+        )
+        self.say(
+            f"ready: http://{http.listen}:{http.port}/ serving {self.layout.sites_dir} "
+            "(changes apply as files change); Ctrl-C stops"
+        )
+
+    def _files_changed(self) -> None:
+        """From the watcher's thread: a site file may have changed."""
+        with self.debouncer_lock:
+            self.debouncer.event(time.monotonic())
+        self.wake.set()
+
+    def apply(self) -> None:
+        """One apply; a bug in it is logged, never the end of the daemon."""
+        try:
+            report = self.reconciler.apply()
+        except Exception as exc:  # the daemon carries on with the last good state
+            logger.exception("apply failed unexpectedly")
+            self.say(f"apply failed unexpectedly: {exc!r}; still serving the last good state")
+            return
+        for result in report.sites:
+            if result.outcome is not Outcome.UNCHANGED:
+                self.guard.forget(result.name)  # a new version starts with a clean slate
+        self.applied(report)
+
+    def _serve(self) -> None:
+        next_rescan = time.monotonic() + RESCAN_EVERY
+        next_guard = time.monotonic() + GUARD_EVERY
+        while not self.stopping.is_set():
+            with self.debouncer_lock:
+                timeout = self.debouncer.wait(time.monotonic(), 0.25)
+            self.wake.wait(timeout)
+            self.wake.clear()
+            if self.stopping.is_set():
+                break
+            now = time.monotonic()
+            with self.debouncer_lock:
+                due = self.debouncer.due(now) or self.apply_wanted.is_set() or now >= next_rescan
+                if due:
+                    self.debouncer.take()
+                    self.apply_wanted.clear()
+            if due:
+                self.apply()
+                next_rescan = time.monotonic() + RESCAN_EVERY
+            self.check_services()
+            if time.monotonic() >= next_guard:
+                self.reconciler.guard_programs(self.guard)
+                next_guard = time.monotonic() + GUARD_EVERY
