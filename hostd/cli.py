@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,21 +19,36 @@ from dataclasses import replace
 from pathlib import Path
 
 from hostd.errors import HostdError, InstanceError, SiteError
-from hostd.layout import Layout
-from hostd.logs import SOURCES, follow, last_lines, site_logs
+from hostd.layout import Layout, Mode
+from hostd.logs import (
+    SOURCES,
+    LogFilter,
+    follow,
+    parse_since,
+    read_history,
+    site_log_folders,
+    site_logs,
+)
 from hostd.plan import Change, plan_diff, select_sites
 from hostd.report import ApplyReport, Outcome
+from hostd.rotation import config_path, rotate
+from hostd.runner import SubprocessRunner
 from hostd.settings import Settings, load_settings, with_overrides
 from hostd.sites import load_site, load_sites
 from hostd.status import collect_status, uptime
 from hostd.store import GenerationStore
-from hostd.wiring import layout_for, make_reconciler, running_layout
+from hostd.wiring import layout_for, make_reconciler, running_layout, tool
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+DEFAULT_LINES = 20  # hostd logs -n
 
 
 def _out(text: str) -> None:
     print(text, flush=True)
+
+
+def _root(args: argparse.Namespace) -> Path:
+    return Path(args.root or os.environ.get("HOSTD_ROOT") or "/")
 
 
 def _home(args: argparse.Namespace) -> Path | None:
@@ -73,6 +89,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     return runtime.run()
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    from hostd.system import SystemRuntime
+
+    logging.basicConfig(level=logging.INFO, format="hostd: %(message)s", stream=sys.stderr)
+    if _home(args) is not None:
+        raise InstanceError("hostd watch is the system-mode daemon; use hostd up with --home")
+    layout = layout_for(None, root=_root(args))
+    settings = load_settings(layout.config_file, layout.mode)
+    runtime = SystemRuntime(
+        layout, settings, say=lambda t: _out(f"hostd: {t}"), applied=_news_printer()
+    )
+    return runtime.run()
+
+
 def _news_printer() -> Callable[[ApplyReport], None]:
     """Print an apply's lines only when they say something new (rescans are quiet)."""
     said: list[str] = []
@@ -92,7 +122,7 @@ def _news_printer() -> Callable[[ApplyReport], None]:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
-    layout, settings = running_layout(_home(args))
+    layout, settings = running_layout(_home(args), _root(args))
     reconciler = make_reconciler(layout, settings)
     only = set(args.sites) or None
     if only:
@@ -112,9 +142,9 @@ def _layout_and_settings(args: argparse.Namespace) -> tuple[Layout, Settings]:
     """The running instance's view if there is one, else the files' own."""
     home = _home(args)
     try:
-        layout, settings = running_layout(home)
+        layout, settings = running_layout(home, _root(args))
     except InstanceError:
-        layout = layout_for(home)
+        layout = layout_for(home, root=_root(args))
         settings = load_settings(layout.config_file, layout.mode)
     sites_dir = getattr(args, "sites_dir", None)
     if sites_dir:
@@ -196,19 +226,65 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     layout, _ = _layout_and_settings(args)
-    folder = layout.site_log_dir(args.site)
-    if not folder.is_dir():
-        known = ", ".join(sorted(p.parent.name for p in layout.log_root.glob("*/app.log")))
+    if args.rotate or args.force:
+        return _rotate_logs(layout, args)
+    if args.site is None:
+        return _usage("logs", "name a SITE, or rotate every site's logs with --rotate")
+    if not layout.site_log_dir(args.site).is_dir():
+        known = ", ".join(site_log_folders(layout))
         raise InstanceError(
             f"no logs for site {args.site!r} in {layout.log_root} (known: {known or 'none'})"
         )
-    paths = site_logs(layout, args.site, tuple(args.source or SOURCES))
-    for source, line in last_lines(paths, args.lines):
-        _out(f"{source}: {line}")
+    paths = site_logs(layout, args.site, tuple(dict.fromkeys(args.source or SOURCES)))
+    keep = LogFilter(since=args.since, pattern=args.grep)
+    count = args.lines if args.lines is not None else (None if keep.active else DEFAULT_LINES)
+    lines, ends = read_history(paths, count, keep)
+    for line in lines:
+        _out(line.shown())
     if args.follow:
-        for source, line in follow(paths):
-            _out(f"{source}: {line}")
+        live = LogFilter(pattern=args.grep)  # what arrives now is recent by definition
+        try:
+            for line in follow(paths, ends):
+                if live.admits(line):
+                    _out(line.shown())
+        except KeyboardInterrupt:
+            pass  # Ctrl-C is how -f ends
     return EXIT_OK
+
+
+def _rotate_logs(layout: Layout, args: argparse.Namespace) -> int:
+    if args.site is not None or not args.rotate:
+        return _usage("logs", "--rotate [--force] rotates every site's logs: no SITE")
+    if layout.mode is not Mode.EMBEDDED:
+        raise InstanceError(
+            "system mode rotates through /etc/logrotate.d/hostd; --rotate needs --home"
+        )
+    sites = site_log_folders(layout)
+    done = rotate(layout, sites, SubprocessRunner(), tool("logrotate"), force=args.force)
+    if done.output.strip():
+        _out(done.output.rstrip())
+    how = "forced" if args.force else "whatever is due"
+    _out(f"logrotate ran ({how}) for {len(sites)} site(s) with {config_path(layout)}")
+    return EXIT_OK
+
+
+def _usage(command: str, message: str) -> int:
+    print(f"hostd {command}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _since(text: str) -> float:
+    try:
+        return parse_since(text, time.time())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _pattern(text: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a regular expression: {exc}") from None
 
 
 # -- parser -----------------------------------------------------------------------
@@ -218,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--home", help="home folder of an embedded instance (or HOSTD_HOME); none: system mode"
+    )
+    common.add_argument(
+        "--root", help="system mode below another root folder (or HOSTD_ROOT), for tests"
     )
     parser = argparse.ArgumentParser(
         prog="hostd", description="Serve Flask/WSGI sites from one YAML file each."
@@ -230,6 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--http-port", type=int, help="HTTP port (default 8080)")
     up.add_argument("--https-port", type=int, help="HTTPS port (default 8443)")
     up.set_defaults(handler=cmd_up)
+
+    watch = sub.add_parser(
+        "watch", parents=[common], help="the system-mode daemon (what hostd.service runs)"
+    )
+    watch.set_defaults(handler=cmd_watch)
 
     reload = sub.add_parser("reload", parents=[common], help="apply the site files now")
     reload.add_argument("sites", nargs="*", metavar="SITE", help="only these sites")
@@ -248,15 +332,45 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=cmd_status)
 
-    logs = sub.add_parser("logs", parents=[common], help="a site's logs")
-    logs.add_argument("site", metavar="SITE")
-    logs.add_argument(
-        "-n", "--lines", type=int, default=20, help="last N lines of each log (default 20)"
+    logs = sub.add_parser(
+        "logs",
+        parents=[common],
+        help="a site's logs; or rotate every site's logs",
+        description="A site's app, access, error and hostd logs, each line prefixed by its "
+        "source and merged in time order.",
     )
-    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("site", metavar="SITE", nargs="?")
     logs.add_argument(
-        "--source", action="append", choices=SOURCES, help="only this log (repeatable)"
+        "-n",
+        "--lines",
+        type=int,
+        help=f"last N lines of each log (default {DEFAULT_LINES}; with --since or --grep: all)",
     )
+    logs.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new lines (Ctrl-C ends)"
+    )
+    logs.add_argument(
+        "--source",
+        action="append",
+        choices=SOURCES,
+        help="only this log (repeatable; default: all)",
+    )
+    logs.add_argument(
+        "--since",
+        type=_since,
+        metavar="WHEN",
+        help="only lines written since WHEN: 30s, 10m, 2h, 1d, 1w ago or an ISO time "
+        "(local unless it has a zone); undated lines count with the line before",
+    )
+    logs.add_argument(
+        "--grep", type=_pattern, metavar="PATTERN", help="only lines matching this regex"
+    )
+    logs.add_argument(
+        "--rotate",
+        action="store_true",
+        help="embedded: rotate every site's logs now with logrotate (what is due)",
+    )
+    logs.add_argument("--force", action="store_true", help="with --rotate: rotate even if not due")
     logs.set_defaults(handler=cmd_logs)
     return parser
 

@@ -20,6 +20,7 @@ class Instance:
     control_socket_gunicorns: frozenset[Path] = field(default_factory=frozenset)
     nginx_user: str | None = None  # embedded as root: run workers as the invoking user
     nginx_workers: int = 2
+    default_user: str = "www-data"  # system mode: who runs a site without `user:`
     mime_types: Path = Path("/etc/nginx/mime.types")
     templates: Path | None = None  # another templates folder (HOSTD_TEMPLATES)
     # where nginx and supervisord read this generation from; a scratch copy for checks

@@ -27,6 +27,7 @@ class Machine:
     nginx_hook: Path  # the one include hostd adds to nginx (conf.d is inside http{})
     nginx_default_site: Path  # Debian's default server, which would shadow hostd's catch-all
     nginx_pid: Path
+    nginx_error_log: Path
     supervisor_conf: Path
     supervisor_socket: Path
     supervisord_pid: Path
@@ -38,6 +39,7 @@ def debian_machine(root: Path = Path("/")) -> Machine:
         nginx_hook=root / "etc/nginx/conf.d/hostd.conf",
         nginx_default_site=root / "etc/nginx/sites-enabled/default",
         nginx_pid=root / "run/nginx.pid",
+        nginx_error_log=root / "var/log/nginx/error.log",
         supervisor_conf=root / "etc/supervisor/supervisord.conf",
         supervisor_socket=root / "run/supervisor.sock",
         supervisord_pid=root / "run/supervisord.pid",

@@ -51,12 +51,15 @@ class NginxProcess:
         runner: Runner,
         *,
         binary: str,
-        prefix: Path,
+        prefix: Path | None,
         pid_file: Path,
         error_log: Path,
         address: str,
         port: int,
+        main_conf: Path | None = None,
     ) -> None:
+        """`prefix`: the -p of a private nginx. `main_conf`: a machine's configuration,
+        checked as a whole before every reload (hostd's part is only a piece of it)."""
         self.runner = runner
         self.binary = binary
         self.prefix = prefix
@@ -64,10 +67,12 @@ class NginxProcess:
         self.error_log = error_log
         self.address = address
         self.port = port
+        self.main_conf = main_conf
 
     def check(self, conf: Path) -> None:
         """nginx -t on `conf` and everything it includes; NginxConfigError if refused."""
-        argv = [self.binary, "-t", "-q", "-p", f"{self.prefix}/", "-c", str(conf)]
+        prefix = ["-p", f"{self.prefix}/"] if self.prefix else []
+        argv = [self.binary, "-t", "-q", *prefix, "-c", str(conf)]
         try:
             self.runner.run(argv, timeout=60)
         except CommandError as exc:
@@ -97,6 +102,11 @@ class NginxProcess:
         pid = self.pid()
         if pid is None:
             raise NginxError(f"nginx is not running (no live pid in {self.pid_file})")
+        if self.main_conf is not None:
+            try:
+                self.check(self.main_conf)
+            except NginxConfigError as exc:
+                raise NginxError(f"nginx refuses {self.main_conf} with these sites: {exc}") from exc
         os.kill(pid, signal.SIGHUP)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

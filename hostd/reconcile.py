@@ -30,6 +30,7 @@ from hostd.errors import (
 )
 from hostd.events import EventLog
 from hostd.files import Files
+from hostd.folders import prepare_site_folders, unknown_users
 from hostd.graceful import reload_code
 from hostd.instance import Instance
 from hostd.layout import Layout
@@ -95,6 +96,10 @@ class Reconciler:
         live_sites = live.sites if live else {}
         live_files = live.files if live else {}
         selection = select_sites(load_sites(self.layout.sites_dir), live_sites, only)
+        new = {n: s for n, s in selection.sites.items() if live_sites.get(n) != s}
+        if refused := unknown_users(new, self.instance):
+            sites = _reverted(selection.sites, refused, live_sites)
+            selection = Selection(sites, {**selection.rejected, **refused})
         files = self._render(selection.sites)
         return Preview(selection, make_plan(live_files, files, live_sites, selection.sites),
                        live_files, files)  # fmt: skip
@@ -167,6 +172,28 @@ class Reconciler:
                 else SiteResult(site.name, Outcome.FAILED, problem, held=True)
             )
 
+    def resume(self) -> list[str]:
+        """After hostd starts next to running daemons: every live site known to
+        Supervisor and started, nginx serving the live generation. What went wrong."""
+        live = self.live()
+        if live is None:
+            return []
+        problems: list[str] = []
+        with held_lock(self.layout.apply_lock):
+            prepare_site_folders(live.sites, self.instance)
+            try:
+                self._start_programs(live.sites)
+                for name, info in self.edges.supervisor.all_info().items():
+                    if name in live.sites and info.state in ("STOPPED", "EXITED", "FATAL"):
+                        self.edges.supervisor.start(name)
+            except SupervisorError as exc:
+                problems.append(str(exc))
+            try:
+                self._reload_nginx(live.files)
+            except NginxError as exc:
+                problems.append(str(exc))
+        return problems
+
     def guard_programs(self, guard: CrashLoopGuard) -> None:
         """Stop programs that crash-loop; start them again when their delay is over."""
         try:
@@ -235,14 +262,9 @@ class Reconciler:
         )
         return render_generation(sites, instance)
 
-    def _prepare_folders(self, sites: Collection[str]) -> None:
-        """Each site's log folder, which nginx opens even to validate."""
-        for name in sites:
-            self.layout.site_log_dir(name).mkdir(parents=True, exist_ok=True, mode=0o750)
-
     def _check(self, sites: Mapping[str, Site]) -> str | None:
         """Why nginx or Supervisor refuse a generation serving `sites`, or None."""
-        self._prepare_folders(sites)
+        prepare_site_folders(sites, self.instance)
         scratch = self.layout.state_dir / "check"
         shutil.rmtree(scratch, ignore_errors=True)
         try:

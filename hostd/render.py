@@ -94,11 +94,18 @@ def program_environment(site: Site) -> dict[str, str]:
     return env
 
 
+def program_user(site: Site, instance: Instance) -> str | None:
+    """Who the program runs as: system mode, the site's user (default www-data)."""
+    if instance.layout.mode is not Mode.SYSTEM:
+        return None
+    return site.app.user or instance.default_user
+
+
 def render_program(site: Site, instance: Instance) -> str:
     environment = ",".join(
         f'{key}="{ini_value(value)}"' for key, value in program_environment(site).items()
     )
-    user = site.app.user if instance.layout.mode is Mode.SYSTEM else None
+    user = program_user(site, instance)
     return _render(
         instance,
         "program.conf.j2",

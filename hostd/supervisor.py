@@ -86,9 +86,18 @@ class _UnixTransport(xmlrpc.client.Transport):
         super().__init__()
         self._path = str(path)
         self._timeout = timeout
+        self._connection_to_close: http.client.HTTPConnection | None = None
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        return _UnixConnection(self._path, self._timeout)
+        if self._connection_to_close is None:
+            self._connection_to_close = _UnixConnection(self._path, self._timeout)
+        return self._connection_to_close
+
+    def close(self) -> None:
+        if self._connection_to_close is not None:
+            self._connection_to_close.close()
+            self._connection_to_close = None
+        super().close()
 
 
 class XmlRpcSupervisor:
@@ -100,9 +109,8 @@ class XmlRpcSupervisor:
 
     @contextmanager
     def _call(self, what: str) -> Iterator[Any]:
-        proxy = xmlrpc.client.ServerProxy(
-            "http://localhost/RPC2", transport=_UnixTransport(self.socket_path, self.timeout)
-        )
+        transport = _UnixTransport(self.socket_path, self.timeout)
+        proxy = xmlrpc.client.ServerProxy("http://localhost/RPC2", transport=transport)
         try:
             yield proxy.supervisor
         except xmlrpc.client.Fault as exc:
@@ -111,6 +119,8 @@ class XmlRpcSupervisor:
             raise SupervisorError(
                 f"{what}: supervisord is not reachable on {self.socket_path}: {exc}"
             ) from exc
+        finally:
+            transport.close()
 
     def is_running(self) -> bool:
         try:

@@ -94,11 +94,11 @@ def write_runtime(layout: Layout, runtime: Runtime) -> None:
     write_atomic(layout.runtime_file, runtime.to_json(), 0o644)
 
 
-def layout_for(home: Path | None, sites_dir: Path | None = None) -> Layout:
-    """The embedded layout of `home`, or the system layout without one."""
+def layout_for(home: Path | None, sites_dir: Path | None = None, root: Path = Path("/")) -> Layout:
+    """The embedded layout of `home`, or without one the system layout below `root`."""
     if home is None:
-        layout = system_layout()
-        return replace(layout, sites_dir=sites_dir) if sites_dir else layout
+        layout = system_layout(root.absolute())
+        return replace(layout, sites_dir=sites_dir.absolute()) if sites_dir else layout
     layout = embedded_layout(home, sites_dir)
     for path in (layout.home, layout.sites_dir):
         if not SAFE_PATH.match(str(path)):
@@ -112,9 +112,9 @@ def layout_for(home: Path | None, sites_dir: Path | None = None) -> Layout:
     return layout
 
 
-def running_layout(home: Path | None) -> tuple[Layout, Settings]:
+def running_layout(home: Path | None, root: Path = Path("/")) -> tuple[Layout, Settings]:
     """Layout and settings of the instance running on `home`; InstanceError if none."""
-    layout = layout_for(home)
+    layout = layout_for(home, root=root)
     runtime = read_runtime(layout)
     if runtime is None or not instance_running(layout.up_lock):
         hint = f"hostd up --home {home}" if home else "systemctl start hostd"
@@ -155,14 +155,16 @@ def _nginx_user(layout: Layout) -> str | None:
 def make_reconciler(layout: Layout, settings: Settings, runner: Runner | None = None) -> Reconciler:
     runner = runner or SubprocessRunner()
     instance = make_instance(layout, settings, runner)
+    machine = layout.machine
     nginx = NginxProcess(
         runner,
         binary=tool("nginx"),
-        prefix=layout.nginx_prefix,
+        prefix=None if machine else layout.nginx_prefix,
         pid_file=layout.nginx_pid,
-        error_log=layout.log_root / "nginx-error.log",
+        error_log=machine.nginx_error_log if machine else layout.log_root / "nginx-error.log",
         address=instance.probe_host,
         port=instance.http_port,
+        main_conf=machine.nginx_conf if machine else None,
     )
     edges = Edges(
         store=GenerationStore(layout.state_dir),
