@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from hostd.certstatus import cert_statuses, when
 from hostd.errors import HostdError, InstanceError, SiteError
 from hostd.layout import Layout, Mode
 from hostd.logs import (
@@ -37,7 +38,7 @@ from hostd.settings import Settings, load_settings, with_overrides
 from hostd.sites import load_site, load_sites
 from hostd.status import collect_status, uptime
 from hostd.store import GenerationStore
-from hostd.wiring import layout_for, make_reconciler, running_layout, tool
+from hostd.wiring import layout_for, make_cert_manager, make_reconciler, running_layout, tool
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_LINES = 20  # hostd logs -n
@@ -200,6 +201,49 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_certs(args: argparse.Namespace) -> int:
+    layout, settings = _layout_and_settings(args)
+    reconciler = make_reconciler(layout, settings)
+    live = reconciler.live()
+    sites = live.sites if live else {}
+    code = EXIT_OK
+    if args.action == "renew":
+        results = make_cert_manager(layout, settings).run(sites, force=args.force, wait=True)
+        for result in results:
+            _out(f"{result.site}: {result.detail}")
+            code = code if result.ok else EXIT_PROBLEM
+        if not results:
+            _out("nothing is due")
+        if any(result.ok for result in results):
+            report = reconciler.apply()
+            print_report(report)
+            code = code if report.ok else EXIT_PROBLEM
+    statuses = cert_statuses(
+        layout, sites, reconciler.instance.probe_host, settings.http.https_port
+    )
+    if args.json:
+        _out(json.dumps([status.to_json() for status in statuses], indent=2))
+        return code
+    for cert in statuses:
+        _out(f"{cert.site}: {' '.join(cert.domains)}")
+        if cert.serial:
+            served = (
+                "served by nginx"
+                if cert.served_serial == cert.serial
+                else f"nginx serves {cert.served_serial or 'nothing'}"
+            )
+            partial = "" if cert.covers_domains else ", does not cover every domain"
+            _out(f"  certificate: {cert.issuer}, serial {cert.serial}, expires {cert.expires}, "
+                 f"{served}{partial}")  # fmt: skip
+        else:
+            _out("  certificate: none yet (served over HTTP)")
+        _out(f"  last attempt: {when(cert.last_attempt)}  last error: {cert.last_error or '-'}"
+             f"  next attempt: {when(cert.next_attempt)}")  # fmt: skip
+    if not statuses:
+        _out("no site has tls: auto")
+    return code
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     layout, settings = _layout_and_settings(args)
     status = collect_status(make_reconciler(layout, settings))
@@ -212,6 +256,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         _out(
             f"{site.name:<20} {site.program}{pid} up {uptime(site.since)}  "
             f"{' '.join(site.domains) or '-'}  last apply: {site.outcome or '-'}"
+            + (f"  certificate until {site.cert_expires}" if site.cert_expires else "")
         )
         if site.crash_loop:
             loop = site.crash_loop
@@ -257,7 +302,8 @@ def _rotate_logs(layout: Layout, args: argparse.Namespace) -> int:
         return _usage("logs", "--rotate [--force] rotates every site's logs: no SITE")
     if layout.mode is not Mode.EMBEDDED:
         raise InstanceError(
-            "system mode rotates through /etc/logrotate.d/hostd; --rotate needs --home"
+            "--rotate rotates an embedded instance's logs (give --home); system mode is to "
+            "rotate through /etc/logrotate.d/hostd, which it does not install yet"
         )
     sites = site_log_folders(layout)
     done = rotate(layout, sites, SubprocessRunner(), tool("logrotate"), force=args.force)
@@ -327,6 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", parents=[common], help="show what reload would change")
     plan.add_argument("--sites", dest="sites_dir", help="folder of site files")
     plan.set_defaults(handler=cmd_plan)
+
+    certs = sub.add_parser("certs", parents=[common], help="certificates of tls: auto sites")
+    certs.add_argument("action", nargs="?", choices=["renew"], help="renew what is due now")
+    certs.add_argument("--force", action="store_true", help="with renew: renew even if not due")
+    certs.add_argument("--json", action="store_true", help="machine-readable output")
+    certs.set_defaults(handler=cmd_certs)
 
     status = sub.add_parser("status", parents=[common], help="per-site state")
     status.add_argument("--json", action="store_true", help="machine-readable output")

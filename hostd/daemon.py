@@ -27,12 +27,13 @@ from hostd.reconcile import Reconciler
 from hostd.report import ApplyReport, Outcome
 from hostd.settings import Settings
 from hostd.watcher import SiteWatcher
-from hostd.wiring import Runtime, make_reconciler, write_runtime
+from hostd.wiring import Runtime, make_cert_manager, make_reconciler, write_runtime
 
 Say = Callable[[str], None]
 Applied = Callable[[ApplyReport], None]
 RESCAN_EVERY = 60.0
 GUARD_EVERY = 1.0
+CERTS_EVERY = 60.0  # certificates due or backing off are looked at this often
 logger = logging.getLogger("hostd")
 
 
@@ -56,6 +57,8 @@ class Daemon:
             max_delay=loops.max_delay,
         )
         self._reconciler: Reconciler | None = None
+        self.certs = make_cert_manager(layout, settings)
+        self.certs_wanted = True
 
     @property
     def reconciler(self) -> Reconciler:
@@ -153,11 +156,30 @@ class Daemon:
         for result in report.sites:
             if result.outcome is not Outcome.UNCHANGED:
                 self.guard.forget(result.name)  # a new version starts with a clean slate
+                self.certs_wanted = True
         self.applied(report)
+
+    def tend_certificates(self) -> None:
+        """Get or renew what `tls: auto` sites need; apply once if any changed."""
+        self.certs_wanted = False
+        live = self.reconciler.live()
+        if live is None:
+            return
+        try:
+            results = self.certs.run(live.sites)
+        except Exception as exc:  # certificates never take the daemon down
+            logger.exception("certificate run failed unexpectedly")
+            self.say(f"certificate run failed unexpectedly: {exc!r}")
+            return
+        for result in results:
+            self.say(f"{result.site}: {result.detail}")
+        if any(result.ok for result in results):
+            self.apply()
 
     def _serve(self) -> None:
         next_rescan = time.monotonic() + RESCAN_EVERY
         next_guard = time.monotonic() + GUARD_EVERY
+        next_certs = time.monotonic()
         while not self.stopping.is_set():
             with self.debouncer_lock:
                 timeout = self.debouncer.wait(time.monotonic(), 0.25)
@@ -178,3 +200,6 @@ class Daemon:
             if time.monotonic() >= next_guard:
                 self.reconciler.guard_programs(self.guard)
                 next_guard = time.monotonic() + GUARD_EVERY
+            if self.certs_wanted or time.monotonic() >= next_certs:
+                self.tend_certificates()
+                next_certs = time.monotonic() + CERTS_EVERY

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hostd.certificate import Certificate
 from hostd.layout import Layout
 
 
@@ -25,6 +27,8 @@ class Instance:
     templates: Path | None = None  # another templates folder (HOSTD_TEMPLATES)
     # where nginx and supervisord read this generation from; a scratch copy for checks
     config_root: Path | None = None
+    # site -> the certificate its HTTPS block serves (only servable ones)
+    certificates: Mapping[str, Certificate] = field(default_factory=dict)
 
     @property
     def auto_workers(self) -> int:

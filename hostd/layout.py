@@ -57,6 +57,9 @@ class Layout:
     run_dir: Path
     acme_webroot: Path
     nginx_prefix: Path
+    certbot_dir: Path  # certbot's --config-dir: live/<site>/ holds each site's certificate
+    certbot_work: Path
+    certbot_logs: Path
     machine: Machine | None = None  # system mode only
 
     @property
@@ -70,6 +73,18 @@ class Layout:
     @property
     def state_file(self) -> Path:
         return self.state_dir / "state.json"
+
+    @property
+    def cert_state_dir(self) -> Path:
+        """Per-site certificate attempts: survive restarts so backoff does too."""
+        return self.state_dir / "certs"
+
+    @property
+    def certbot_lock(self) -> Path:
+        return self.run_dir / "certbot.lock"
+
+    def certificate_dir(self, site: str) -> Path:
+        return self.certbot_dir / "live" / site
 
     @property
     def apply_lock(self) -> Path:
@@ -142,6 +157,9 @@ def embedded_layout(home: Path, sites_dir: Path | None = None) -> Layout:
         run_dir=home / "run",
         acme_webroot=home / "acme",
         nginx_prefix=home / "nginx",
+        certbot_dir=home / "letsencrypt" / "config",
+        certbot_work=home / "letsencrypt" / "work",
+        certbot_logs=home / "letsencrypt" / "logs",
     )
 
 
@@ -157,5 +175,8 @@ def system_layout(root: Path = Path("/")) -> Layout:
         run_dir=root / "run/hostd",
         acme_webroot=root / "var/lib/hostd/acme",
         nginx_prefix=root / "var/lib/hostd/nginx",
+        certbot_dir=root / "etc/letsencrypt",
+        certbot_work=root / "var/lib/letsencrypt",
+        certbot_logs=root / "var/log/letsencrypt",
         machine=debian_machine(root),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import ssl
 from pathlib import Path
 
 
@@ -48,3 +49,18 @@ def tcp_get(
         return _get(http.client.HTTPConnection(address, port, timeout=timeout), path, host)
     except http.client.HTTPException as exc:
         raise OSError(f"bad HTTP answer from {address}:{port}: {exc}") from exc
+
+
+def served_certificate(address: str, port: int, server_name: str, timeout: float = 5.0) -> bytes:
+    """The DER certificate a TLS server presents for `server_name` (not verified)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection((address, port), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=server_name) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    if der is None:
+        raise OSError(f"{address}:{port} presented no certificate for {server_name}")
+    return der

@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from hostd.certs import servable, tls_sites
 from hostd.crashloop import CRASH_LOOPS, Action, CrashLoopGuard, crash_loops_json
 from hostd.errors import (
     HostdError,
@@ -255,10 +256,16 @@ class Reconciler:
         """The files serving `sites` when read from `root` (default: the live link)."""
         venvs = {gunicorn_of(site, self.instance) for site in sites.values() if site.app.venv}
         newer = {path for path in venvs if self.control_socket(path)}
+        certificates = {
+            name: cert
+            for name, site in tls_sites(sites).items()
+            if (cert := servable(self.layout, site)) is not None
+        }
         instance = replace(
             self.instance,
             control_socket_gunicorns=self.instance.control_socket_gunicorns | newer,
             config_root=root,
+            certificates=certificates,
         )
         return render_generation(sites, instance)
 

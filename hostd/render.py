@@ -126,6 +126,8 @@ def render_server(site: Site, instance: Instance) -> str:
         site=site,
         socket=layout.site_socket(site.name),
         log_dir=layout.site_log_dir(site.name),
+        certificate=instance.certificates.get(site.name),
+        https_port_suffix="" if instance.https_port == 443 else f":{instance.https_port}",
     )
 
 

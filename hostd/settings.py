@@ -28,6 +28,8 @@ class AcmeSettings:
     email: str = ""
     ca_bundle: str = ""
     staging: bool = False
+    preflight: bool = True  # fetch a token through each domain before asking the CA
+    resolver: str = ""  # "host:port" of a DNS server for the preflight; "" = the system's
 
 
 @dataclass(frozen=True)

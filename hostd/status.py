@@ -6,8 +6,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from hostd.certificate import read_certificate
 from hostd.crashloop import CRASH_LOOPS, read_crash_loops
 from hostd.errors import SupervisorError
+from hostd.logs import last_error_event
+from hostd.model import Site, Tls
 from hostd.reconcile import Reconciler
 from hostd.render import served_fingerprint
 from hostd.state import read_state
@@ -28,6 +31,7 @@ class SiteStatus:
     last_error: str | None
     last_error_at: float | None
     crash_loop: dict[str, Any] | None  # attempts, next_attempt (epoch), reason
+    cert_expires: str | None = None  # tls: auto sites with a certificate: ISO time
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -73,6 +77,9 @@ def collect_status(reconciler: Reconciler) -> Status:
         record = state.get(name, {})
         info = programs.get(name)
         problem = record.get("outcome") in ("rejected", "failed")
+        last = last_error(
+            record, last_error_event(reconciler.layout.site_log_dir(name) / "hostd.log")
+        )
         sites.append(
             SiteStatus(
                 name=name,
@@ -84,12 +91,30 @@ def collect_status(reconciler: Reconciler) -> Status:
                 outcome=record.get("outcome"),
                 held=bool(record.get("held")),
                 error=record.get("detail") if problem else None,
-                last_error=record.get("last_error"),
-                last_error_at=record.get("last_error_at"),
+                last_error=last[0],
+                last_error_at=last[1],
                 crash_loop=loops.get(name),
+                cert_expires=_expiry(reconciler, site),
             )
         )
     return Status(live.id if live else None, nginx, supervisor, sites)
+
+
+def last_error(
+    record: dict[str, Any], logged: tuple[float, str] | None
+) -> tuple[str | None, float | None]:
+    """The newer of the last error state.json keeps and the last one hostd.log records."""
+    at = record.get("last_error_at")
+    if logged is not None and (at is None or logged[0] > at):
+        return logged[1], logged[0]
+    return record.get("last_error"), at
+
+
+def _expiry(reconciler: Reconciler, site: Site | None) -> str | None:
+    if site is None or site.tls is not Tls.AUTO:
+        return None
+    cert = read_certificate(reconciler.layout.certificate_dir(site.name))
+    return cert.not_after.isoformat() if cert else None
 
 
 def uptime(since: float | None) -> str:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from hostd.certbot import Certbot
+from hostd.certs import CertManager
 from hostd.errors import InstanceError, SettingsError
 from hostd.events import EventLog
 from hostd.instance import Instance
@@ -180,3 +182,10 @@ def make_reconciler(layout: Layout, settings: Settings, runner: Runner | None = 
         start_timeout=settings.apply.start_timeout,
         control_socket=lambda path: takes_control_socket(path, runner),
     )
+
+
+def make_cert_manager(
+    layout: Layout, settings: Settings, runner: Runner | None = None
+) -> CertManager:
+    certbot = Certbot(runner or SubprocessRunner(), tool("certbot"), layout, settings.acme)
+    return CertManager(layout, settings.acme, certbot, EventLog(layout), settings.http.port)

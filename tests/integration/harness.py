@@ -73,6 +73,7 @@ class HostdUp:
 
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="hd-", dir="/tmp")))
     port: int = field(default_factory=free_port)
+    https_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
 
@@ -105,7 +106,7 @@ class HostdUp:
         self.sites.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "hostd", "up", "--home", str(self.home),
                 "--sites", str(self.sites), "--http-port", str(self.port),
-                "--https-port", str(free_port()), *extra]  # fmt: skip
+                "--https-port", str(self.https_port), *extra]  # fmt: skip
         with self.output.open("w") as out:
             self.proc = subprocess.Popen(
                 argv, stdout=out, stderr=subprocess.STDOUT, text=True, env=self.environ()
