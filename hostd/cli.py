@@ -85,8 +85,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         listen=args.listen, http_port=args.http_port, https_port=args.https_port,
     )  # fmt: skip
     runtime = EmbeddedRuntime(
-        layout, settings, say=lambda t: _out(f"hostd: {t}"), applied=_news_printer()
-    )
+        layout, settings, say=lambda t: _out(f"hostd: {t}"), applied=_news_printer(),
+        watch=not args.no_watch,
+    )  # fmt: skip
     return runtime.run()
 
 
@@ -302,8 +303,9 @@ def _rotate_logs(layout: Layout, args: argparse.Namespace) -> int:
         return _usage("logs", "--rotate [--force] rotates every site's logs: no SITE")
     if layout.mode is not Mode.EMBEDDED:
         raise InstanceError(
-            "--rotate rotates an embedded instance's logs (give --home); system mode is to "
-            "rotate through /etc/logrotate.d/hostd, which it does not install yet"
+            "--rotate rotates an embedded instance's logs (give --home); in system mode Debian's "
+            "daily logrotate rotates them through /etc/logrotate.d/hostd, which hostd watch "
+            "installs (logrotate -f /etc/logrotate.d/hostd rotates now)"
         )
     sites = site_log_folders(layout)
     done = rotate(layout, sites, SubprocessRunner(), tool("logrotate"), force=args.force)
@@ -354,6 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--listen", help="address to listen on (default 127.0.0.1)")
     up.add_argument("--http-port", type=int, help="HTTP port (default 8080)")
     up.add_argument("--https-port", type=int, help="HTTPS port (default 8443)")
+    up.add_argument(
+        "--no-watch", action="store_true",
+        help="do not watch the sites folder: apply on start, hostd reload, SIGHUP and rescans",
+    )  # fmt: skip
     up.set_defaults(handler=cmd_up)
 
     watch = sub.add_parser(

@@ -34,12 +34,16 @@ Applied = Callable[[ApplyReport], None]
 RESCAN_EVERY = 60.0
 GUARD_EVERY = 1.0
 CERTS_EVERY = 60.0  # certificates due or backing off are looked at this often
+LOGS_EVERY = 3600.0  # log rotation (embedded) is looked at this often
 logger = logging.getLogger("hostd")
 
 
 class Daemon:
-    def __init__(self, layout: Layout, settings: Settings, say: Say, applied: Applied) -> None:
+    def __init__(
+        self, layout: Layout, settings: Settings, say: Say, applied: Applied, *, watch: bool = True
+    ) -> None:
         self.layout = layout
+        self.watch = watch
         self.settings = settings
         self.say = say
         self.applied = applied
@@ -76,6 +80,12 @@ class Daemon:
 
     def stop_services(self) -> None:
         """On the way out."""
+
+    def sites_changed(self) -> None:
+        """After an apply that changed which sites or versions are live."""
+
+    def keep_logs(self) -> None:
+        """Now and then: rotate the logs if that is this runtime's job."""
 
     # -- life cycle ----------------------------------------------------------------
 
@@ -120,9 +130,11 @@ class Daemon:
         (layout.nginx_prefix / "tmp").mkdir(parents=True, exist_ok=True)
 
     def _start_watching(self) -> None:
-        self.watcher = SiteWatcher(self.layout.sites_dir, self._files_changed)
-        self.watcher.start()
+        if self.watch:
+            self.watcher = SiteWatcher(self.layout.sites_dir, self._files_changed)
+            self.watcher.start()
         self.apply()
+        self.sites_changed()
         http = self.settings.http
         write_runtime(
             self.layout,
@@ -136,7 +148,8 @@ class Daemon:
         )
         self.say(
             f"ready: http://{http.listen}:{http.port}/ serving {self.layout.sites_dir} "
-            "(changes apply as files change); Ctrl-C stops"
+            + ("(changes apply as files change); " if self.watch else "(hostd reload applies); ")
+            + "Ctrl-C stops"
         )
 
     def _files_changed(self) -> None:
@@ -153,10 +166,12 @@ class Daemon:
             logger.exception("apply failed unexpectedly")
             self.say(f"apply failed unexpectedly: {exc!r}; still serving the last good state")
             return
-        for result in report.sites:
-            if result.outcome is not Outcome.UNCHANGED:
-                self.guard.forget(result.name)  # a new version starts with a clean slate
-                self.certs_wanted = True
+        changed = [r.name for r in report.sites if r.outcome is not Outcome.UNCHANGED]
+        for name in changed:
+            self.guard.forget(name)  # a new version starts with a clean slate
+        if changed:
+            self.certs_wanted = True
+            self.sites_changed()
         self.applied(report)
 
     def tend_certificates(self) -> None:
@@ -180,6 +195,7 @@ class Daemon:
         next_rescan = time.monotonic() + RESCAN_EVERY
         next_guard = time.monotonic() + GUARD_EVERY
         next_certs = time.monotonic()
+        next_logs = time.monotonic() + LOGS_EVERY
         while not self.stopping.is_set():
             with self.debouncer_lock:
                 timeout = self.debouncer.wait(time.monotonic(), 0.25)
@@ -203,3 +219,6 @@ class Daemon:
             if self.certs_wanted or time.monotonic() >= next_certs:
                 self.tend_certificates()
                 next_certs = time.monotonic() + CERTS_EVERY
+            if time.monotonic() >= next_logs:
+                self.keep_logs()
+                next_logs = time.monotonic() + LOGS_EVERY

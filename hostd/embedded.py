@@ -16,11 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hostd.daemon import Applied, Daemon, Say
-from hostd.errors import InstanceError
+from hostd.errors import HostdError, InstanceError
 from hostd.layout import Layout
 from hostd.logs import tail
 from hostd.process import daemon_environment, kill_all, processes_mentioning, spawn, stop
 from hostd.render import served_fingerprint
+from hostd.rotation import rotate
+from hostd.runner import SubprocessRunner
 from hostd.settings import Settings
 from hostd.wiring import tool
 
@@ -36,8 +38,10 @@ def daemon_markers(layout: Layout) -> list[str]:
 class EmbeddedRuntime(Daemon):
     """`hostd up`: the daemon loop around a private nginx and supervisord."""
 
-    def __init__(self, layout: Layout, settings: Settings, say: Say, applied: Applied) -> None:
-        super().__init__(layout, settings, say, applied)
+    def __init__(
+        self, layout: Layout, settings: Settings, say: Say, applied: Applied, *, watch: bool = True
+    ) -> None:
+        super().__init__(layout, settings, say, applied, watch=watch)
         self.supervisord: subprocess.Popen[bytes] | None = None
         self.nginx: subprocess.Popen[bytes] | None = None
 
@@ -63,6 +67,15 @@ class EmbeddedRuntime(Daemon):
 
     def _leftovers(self) -> list[int]:
         return sorted({p for m in daemon_markers(self.layout) for p in processes_mentioning(m)})
+
+    def keep_logs(self) -> None:
+        """Run logrotate on the instance's logs; it rotates what is due (daily, 100 MB)."""
+        live = self.reconciler.live()
+        try:
+            rotate(self.layout, live.sites if live else {}, SubprocessRunner(),
+                   tool("logrotate"), force=False)  # fmt: skip
+        except HostdError as exc:
+            self.say(f"log rotation failed: {exc}")
 
     def check_services(self) -> None:
         """Start again a daemon that died under us."""

@@ -31,6 +31,7 @@ class Machine:
     supervisor_conf: Path
     supervisor_socket: Path
     supervisord_pid: Path
+    logrotate_conf: Path  # where system mode installs its log rotation
 
 
 def debian_machine(root: Path = Path("/")) -> Machine:
@@ -43,6 +44,7 @@ def debian_machine(root: Path = Path("/")) -> Machine:
         supervisor_conf=root / "etc/supervisor/supervisord.conf",
         supervisor_socket=root / "run/supervisor.sock",
         supervisord_pid=root / "run/supervisord.pid",
+        logrotate_conf=root / "etc/logrotate.d/hostd",
     )
 
 

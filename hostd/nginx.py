@@ -107,14 +107,40 @@ class NginxProcess:
                 self.check(self.main_conf)
             except NginxConfigError as exc:
                 raise NginxError(f"nginx refuses {self.main_conf} with these sites: {exc}") from exc
+        old_workers = accepting_workers(pid)
         os.kill(pid, signal.SIGHUP)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.served_fingerprint() == expected_fingerprint:
+            # new workers serve, and no old one still takes new connections
+            served = self.served_fingerprint() == expected_fingerprint
+            if served and not old_workers & accepting_workers(pid):
                 return
             time.sleep(0.02)
         reason = tail(self.error_log, 3) or "no message in the error log"
         raise NginxError(f"nginx did not take the new configuration: {reason}")
+
+
+def accepting_workers(master: int) -> set[int]:
+    """The master's workers that still accept connections.
+
+    A worker told to shut down gracefully closes its listening sockets and renames
+    itself "nginx: worker process is shutting down"; until then it may still take
+    a request with the old configuration.
+    """
+    workers: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        child = len(fields) > 1 and fields[1] == str(master) and fields[0] != "Z"
+        if child and b"worker process" in cmdline and b"shutting down" not in cmdline:
+            workers.add(int(entry.name))
+    return workers
 
 
 def _config_lines(output: str) -> str:

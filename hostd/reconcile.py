@@ -12,7 +12,6 @@ everything switches back to the previous generation.
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from hostd.certs import servable, tls_sites
 from hostd.crashloop import CRASH_LOOPS, Action, CrashLoopGuard, crash_loops_json
+from hostd.dashboard.site import with_dashboard
 from hostd.errors import (
     HostdError,
     LockError,
@@ -36,11 +36,9 @@ from hostd.graceful import reload_code
 from hostd.instance import Instance
 from hostd.layout import Layout
 from hostd.lock import held_lock
-from hostd.logs import tail
 from hostd.model import Site
 from hostd.nginx import Nginx
 from hostd.plan import Change, Plan, Selection, make_plan, select_sites
-from hostd.probe import unix_get
 from hostd.render import gunicorn_of, render_generation, served_fingerprint
 from hostd.report import ApplyReport, Outcome, SiteResult
 from hostd.runner import Runner
@@ -48,8 +46,7 @@ from hostd.sites import load_sites
 from hostd.state import record_report
 from hostd.store import Generation, GenerationStore, write_atomic
 from hostd.supervisor import Supervisor, check_config
-
-FAILED_START = ("BACKOFF", "FATAL", "EXITED")
+from hostd.verify import AppVerifier
 
 
 @dataclass
@@ -97,6 +94,7 @@ class Reconciler:
         live_sites = live.sites if live else {}
         live_files = live.files if live else {}
         selection = select_sites(load_sites(self.layout.sites_dir), live_sites, only)
+        selection = with_dashboard(selection, self.layout, live_sites, only)
         new = {n: s for n, s in selection.sites.items() if live_sites.get(n) != s}
         if refused := unknown_users(new, self.instance):
             sites = _reverted(selection.sites, refused, live_sites)
@@ -312,7 +310,8 @@ class Reconciler:
         generation = self.edges.store.write(self._render(sites), sites)
         self.edges.store.switch(generation)
         started = self._start_programs(set(current.sites) | set(sites))
-        return generation, self._wait_serving([sites[n] for n in started if n in sites])
+        verifier = AppVerifier(self.layout, self.edges.supervisor, self.start_timeout)
+        return generation, verifier.failures([sites[n] for n in started if n in sites])
 
     def _start_programs(self, ours: Collection[str]) -> list[str]:
         """Apply Supervisor's pending changes for added and changed site programs."""
@@ -332,52 +331,6 @@ class Reconciler:
         for group in diff.removed:
             if group in ours:
                 self.edges.supervisor.remove(group)
-
-    def _wait_serving(self, sites: list[Site]) -> dict[str, str]:
-        """Site name -> why its app did not come up, for each that did not."""
-        pending = {site.name: site for site in sites}
-        failures: dict[str, str] = {}
-        deadline = time.monotonic() + self.start_timeout
-        while pending and time.monotonic() < deadline:
-            for name, site in list(pending.items()):
-                problem = self._serving_problem(site, deadline)
-                if problem is None:
-                    del pending[name]
-                elif problem:
-                    failures[name] = problem
-                    del pending[name]
-            if pending:
-                time.sleep(0.05)
-        for name in pending:
-            failures[name] = self._start_failure(
-                name, f"no answer within {self.start_timeout:.0f}s"
-            )
-        return failures
-
-    def _serving_problem(self, site: Site, deadline: float) -> str | None:
-        """None once `site` serves; "" while it may still come up; else the failure."""
-        info = self.edges.supervisor.info(site.name)
-        if info is not None and info.state in FAILED_START:
-            return self._start_failure(
-                site.name, f"{info.state}: {info.spawnerr or info.description}"
-            )
-        health = site.app.health
-        try:
-            status, _ = unix_get(
-                self.layout.site_socket(site.name),
-                health or "/",
-                site.domains[0],
-                timeout=max(0.5, min(10.0, deadline - time.monotonic())),
-            )
-        except OSError:
-            return ""
-        if health is None or status < 500:
-            return None
-        return "" if time.monotonic() < deadline else f"health check {health} answered {status}"
-
-    def _start_failure(self, site: str, reason: str) -> str:
-        cause = root_cause(tail(self.layout.site_log_dir(site) / "app.log", 60))
-        return f"app did not start ({reason})" + (f"; app.log: {cause}" if cause else "")
 
     def _reload_nginx(self, files: Files) -> None:
         expected = served_fingerprint(files)
@@ -408,19 +361,6 @@ class Reconciler:
             if only is None or p.name in only
         ]
         return ApplyReport(live.id, results, rolled_back=True, error=str(error))
-
-
-_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
-
-
-def root_cause(log: str) -> str:
-    """The most telling line of an app log's tail: its last exception that is not
-    gunicorn's own "worker failed to boot", else its last line."""
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if _EXCEPTION_LINE.match(line) and not line.startswith("gunicorn.errors."):
-            return line
-    return lines[-1] if lines else ""
 
 
 def _iso(when: float) -> str:

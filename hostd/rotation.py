@@ -7,8 +7,9 @@ have, they write on into the renamed file, so the newest rotated copy stays
 uncompressed (delaycompress) and no line is lost. hostd.log needs no signal: hostd
 opens it for every line.
 
-Embedded mode runs it with `hostd logs --rotate`; system mode is to install
-`render_logrotate(layout, sites)` as /etc/logrotate.d/hostd (not done yet).
+Embedded mode runs it hourly from `hostd up` (it rotates what is due) and on
+`hostd logs --rotate`; system mode installs `render_logrotate(layout, sites)` as
+/etc/logrotate.d/hostd, which Debian's daily logrotate runs.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from hostd.hooks import (
     with_supervisor_include,
 )
 from hostd.layout import Layout, Machine
+from hostd.rotation import render_logrotate
 from hostd.store import write_atomic
 
 
@@ -39,6 +40,14 @@ class SystemRuntime(Daemon):
 
     def stop_services(self) -> None:
         self.say("stopped watching; the sites keep serving")
+
+    def sites_changed(self) -> None:
+        """Debian's daily logrotate rotates every live site's logs."""
+        live = self.reconciler.live()
+        path = _machine(self.layout).logrotate_conf
+        text = render_logrotate(self.layout, live.sites if live else {})
+        if not path.exists() or path.read_text() != text:
+            write_atomic(path, text, 0o644)
 
 
 def _machine(layout: Layout) -> Machine:

@@ -76,6 +76,8 @@ class HostdUp:
     https_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # off unless a test is about it: with it, a change may apply before the test's reload
+    watch: bool = False
 
     @property
     def home(self) -> Path:
@@ -106,7 +108,8 @@ class HostdUp:
         self.sites.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "hostd", "up", "--home", str(self.home),
                 "--sites", str(self.sites), "--http-port", str(self.port),
-                "--https-port", str(self.https_port), *extra]  # fmt: skip
+                "--https-port", str(self.https_port),
+                *([] if self.watch else ["--no-watch"]), *extra]  # fmt: skip
         with self.output.open("w") as out:
             self.proc = subprocess.Popen(
                 argv, stdout=out, stderr=subprocess.STDOUT, text=True, env=self.environ()

@@ -27,6 +27,7 @@ def test_a_crash_looping_app_is_held_back_without_touching_nginx_or_others(
     steady = instance.pid("steady")
 
     instance.write_site("flaky", site_yaml(["flaky.test"], root=APPS / "flaky", wsgi="flaky:app"))
+    instance.reload()
     wait_until(
         lambda: instance.status()["sites"].get("flaky", {}).get("outcome") == "added",
         what="flaky added",

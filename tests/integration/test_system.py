@@ -102,6 +102,8 @@ def test_watch_serves_sites_through_the_machines_nginx_and_supervisor(machine: M
         assert not (machine.root / "etc/nginx/sites-enabled/default").exists()
         assert (machine.root / "run/hostd/alpha/app.sock").is_socket()
         assert (machine.root / "var/log/alpha/access.log").exists()
+        rotation = (machine.root / "etc/logrotate.d/hostd").read_text()
+        assert f"{machine.root}/var/log/alpha/access.log" in rotation
 
         write_site(machine, "alpha", site_yaml(["alpha.test"], root=app, env={"GREETING": "hi"})
                    + ROOT_USER)  # fmt: skip

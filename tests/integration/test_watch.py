@@ -12,6 +12,12 @@ import pytest
 from .harness import HostdUp, serves, site_yaml, wait_until
 
 
+@pytest.fixture(autouse=True)
+def watching(instance: HostdUp) -> None:
+    """Every test here is about the watcher."""
+    instance.watch = True
+
+
 def generation(up: HostdUp) -> int:
     link = up.home / "state" / "live"
     return int(os.readlink(link).rsplit("/", 1)[-1])
