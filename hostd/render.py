@@ -52,10 +52,14 @@ def _environment(folder: Path) -> jinja2.Environment:
     return env
 
 
-def _render(instance: Instance, template: str, **context: Any) -> str:
-    """`template` rendered with `instance` and its layout, plus `context`."""
-    folder = instance.templates or templates_dir()
-    page = _environment(folder).get_template(template)
+def template(name: str, folder: Path | None = None) -> jinja2.Template:
+    """The template `name` from `folder` (default: hostd's own templates)."""
+    return _environment(folder or templates_dir()).get_template(name)
+
+
+def _render(instance: Instance, name: str, **context: Any) -> str:
+    """Template `name` rendered with `instance` and its layout, plus `context`."""
+    page = template(name, instance.templates)
     return page.render(instance=instance, layout=instance.layout, **context)
 
 

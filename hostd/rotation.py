@@ -17,13 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-import jinja2
-
 from hostd.errors import SettingsError
 from hostd.layout import Layout, Mode
 from hostd.logs import SOURCES
 from hostd.model import SAFE_PATH
-from hostd.render import templates_dir
+from hostd.render import template
 from hostd.runner import Completed, Runner
 from hostd.store import write_atomic
 
@@ -56,21 +54,10 @@ def render_logrotate(layout: Layout, sites: Iterable[str]) -> str:
             raise SettingsError(f"{path}: cannot be written into a logrotate config safely")
     # system mode: Debian's habit (root:adm, 0640); nginx chowns its own files to its user
     create = "0640" if layout.mode is Mode.EMBEDDED else "0640 root adm"
-    page = _environment(templates_dir()).get_template("logrotate.j2")
-    return page.render(
+    return template("logrotate.j2").render(
         files=files, keep=KEEP, max_size=MAX_SIZE, create=create,
         nginx_pid=nginx_pid, supervisord_pid=supervisord_pid,
     )  # fmt: skip
-
-
-def _environment(folder: Path) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def config_path(layout: Layout) -> Path:
