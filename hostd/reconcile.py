@@ -1,8 +1,9 @@
 """The one orchestrator: site files in, live sites out, as a transaction.
 
     load -> select -> render -> plan -> validate (isolating bad sites) -> write
-         -> switch -> start changed programs -> verify -> reload nginx -> verify
-         -> remove dropped programs -> record
+         -> switch -> start changed programs -> reload nginx, verify it (while the
+         apps boot) -> verify the apps (a failing one goes back) -> remove dropped
+         programs -> record
 
 Any site that fails a step is held at its last good version (or left out if
 new) while every other change goes live. If nginx will not take the result,
@@ -39,12 +40,12 @@ from hostd.lock import held_lock
 from hostd.model import Site
 from hostd.nginx import Nginx
 from hostd.plan import Change, Plan, Selection, make_plan, select_sites
-from hostd.render import gunicorn_of, render_generation, served_fingerprint
+from hostd.render import gunicorn_of, render_shared, render_site, served_fingerprint
 from hostd.report import ApplyReport, Outcome, SiteResult
 from hostd.runner import Runner
 from hostd.sites import load_sites
 from hostd.state import record_report
-from hostd.store import Generation, GenerationStore, write_atomic
+from hostd.store import Generation, GenerationStore, write_atomic, write_tree
 from hostd.supervisor import Supervisor, check_config
 from hostd.verify import AppVerifier
 
@@ -83,6 +84,7 @@ class Reconciler:
         self.edges = edges
         self.start_timeout = start_timeout
         self.control_socket = control_socket
+        self._rendered: dict[tuple[object, ...], dict[str, str]] = {}
 
     # -- reading ------------------------------------------------------------
 
@@ -122,7 +124,7 @@ class Reconciler:
                 sites, files = {}, self._render({})
             if (error := self._check(sites)) is not None:
                 raise HostdError(f"cannot start: the base configuration is refused: {error}")
-            generation = self.edges.store.write(files, sites)
+            generation = self.edges.store.write(files, sites, base=live)
             self.edges.store.switch(generation)
             return generation
 
@@ -236,16 +238,14 @@ class Reconciler:
             rejected.update(refused)
         if make_plan(live.files, self._render(sites), live.sites, sites).is_empty:
             return _report(None, live, rejected, {}, only)
-        generation, failures = self._go_live(sites, live)
-        if failures:
+        generation, failures, refusal = self._go_live(sites, live)
+        if refusal is None and failures:
             sites = _reverted(sites, failures, live.sites)
-            generation, again = self._go_live(sites, generation)
+            generation, again, refusal = self._go_live(sites, generation)
             for name, why in again.items():
                 failures[name] += f"; its last good version did not start either: {why}"
-        try:
-            self._reload_nginx(generation.files)
-        except NginxError as exc:
-            return self._roll_back(live, generation, exc, only)
+        if refusal is not None:
+            return self._roll_back(live, generation, refusal, only)
         self._remove_programs(set(live.sites) | set(generation.sites) | set(failures))
         self.edges.store.prune()
         return _report(generation, live, rejected, failures, only)
@@ -265,7 +265,19 @@ class Reconciler:
             config_root=root,
             certificates=certificates,
         )
-        return render_generation(sites, instance)
+        files: dict[str, str] = {}
+        for name in sorted(sites):
+            files.update(self._site_files(sites[name], instance))
+        return {**files, **render_shared(files, instance)}
+
+    def _site_files(self, site: Site, instance: Instance) -> dict[str, str]:
+        """render_site, remembered: an apply renders every site several times."""
+        key = (site, instance.certificates.get(site.name), instance.control_socket_gunicorns)
+        if key not in self._rendered:
+            if len(self._rendered) > 4096:
+                self._rendered.clear()
+            self._rendered[key] = render_site(site, instance)
+        return self._rendered[key]
 
     def _check(self, sites: Mapping[str, Site]) -> str | None:
         """Why nginx or Supervisor refuse a generation serving `sites`, or None."""
@@ -273,8 +285,7 @@ class Reconciler:
         scratch = self.layout.state_dir / "check"
         shutil.rmtree(scratch, ignore_errors=True)
         try:
-            for rel, text in self._render(sites, root=scratch).items():
-                write_atomic(scratch / rel, text, 0o600)
+            write_tree(scratch, self._render(sites, root=scratch))
             self.edges.nginx.check(scratch / "nginx" / "nginx.conf")
             check_config(scratch / "supervisor" / "supervisord.conf")
         except (NginxConfigError, SupervisorError) as exc:
@@ -305,13 +316,20 @@ class Reconciler:
 
     def _go_live(
         self, sites: Mapping[str, Site], current: Generation
-    ) -> tuple[Generation, dict[str, str]]:
-        """Write and switch to a generation serving `sites`; start and verify what changed."""
-        generation = self.edges.store.write(self._render(sites), sites)
+    ) -> tuple[Generation, dict[str, str], NginxError | None]:
+        """Write and switch to a generation serving `sites`, start what changed, reload
+        nginx while the apps boot, then verify them. Returns the generation, the apps
+        that did not come up, and nginx's refusal if it would not take the generation."""
+        generation = self.edges.store.write(self._render(sites), sites, base=current)
         self.edges.store.switch(generation)
         started = self._start_programs(set(current.sites) | set(sites))
+        try:
+            self._reload_nginx(generation.files)
+        except NginxError as exc:
+            return generation, {}, exc
         verifier = AppVerifier(self.layout, self.edges.supervisor, self.start_timeout)
-        return generation, verifier.failures([sites[n] for n in started if n in sites])
+        failures = verifier.failures([sites[n] for n in started if n in sites])
+        return generation, failures, None
 
     def _start_programs(self, ours: Collection[str]) -> list[str]:
         """Apply Supervisor's pending changes for added and changed site programs."""

@@ -148,15 +148,20 @@ def render_generation(sites: Mapping[str, Site], instance: Instance) -> dict[str
     files: dict[str, str] = {}
     for name in sorted(sites):
         files.update(render_site(sites[name], instance))
-    files["nginx/hostd.conf"] = _render(instance, "hostd.conf.j2")
-    files["nginx/nginx.conf"] = _render(instance, "nginx.conf.j2", pid_file=_pid_file(instance))
-    files["supervisor/supervisord.conf"] = _render(instance, "supervisord.conf.j2")
-    files[DEFAULT_SERVER] = _render(
-        instance,
-        "default.conf.j2",
-        fingerprint=served_fingerprint(files),
-    )
-    return files
+    return {**files, **render_shared(files, instance)}
+
+
+def render_shared(site_files: Files, instance: Instance) -> dict[str, str]:
+    """The files every generation has besides its sites': main configs and the catch-all,
+    which answers the fingerprint of all the rest."""
+    shared = {
+        "nginx/hostd.conf": _render(instance, "hostd.conf.j2"),
+        "nginx/nginx.conf": _render(instance, "nginx.conf.j2", pid_file=_pid_file(instance)),
+        "supervisor/supervisord.conf": _render(instance, "supervisord.conf.j2"),
+    }
+    fingerprint = served_fingerprint({**site_files, **shared})
+    shared[DEFAULT_SERVER] = _render(instance, "default.conf.j2", fingerprint=fingerprint)
+    return shared
 
 
 def _pid_file(instance: Instance) -> Path:

@@ -45,9 +45,22 @@ def load_site(path: Path) -> Site:
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise SiteError("the file contains a NUL character", file=path, line=line)
-    site = parse_site(path, text)
+    site = _parsed(path, text)
     check_paths(site)
     return site
+
+
+_PARSED: dict[tuple[Path, str], Site] = {}
+
+
+def _parsed(path: Path, text: str) -> Site:
+    """parse_site, remembered by file and content: the daemon reads every file per apply."""
+    key = (path, text)
+    if key not in _PARSED:
+        if len(_PARSED) > 4096:
+            _PARSED.clear()
+        _PARSED[key] = parse_site(path, text)
+    return _PARSED[key]
 
 
 def load_sites(folder: Path) -> dict[str, Site | SiteError]:

@@ -92,14 +92,25 @@ class GenerationStore:
         ids = [int(p.name) for p in self.root.glob("[0-9]*") if p.name.isdigit()]
         return max(ids, default=0) + 1
 
-    def write(self, files: Files, sites: Mapping[str, Site]) -> Generation:
-        """A new complete generation on disk (not live yet)."""
+    def write(
+        self, files: Files, sites: Mapping[str, Site], base: Generation | None = None
+    ) -> Generation:
+        """A new complete generation on disk (not live yet).
+
+        Files identical in `base` are hard links to it: written and synced once.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         gen_id = self._next_id()
         final = self.root / f"{gen_id:06d}"
         tmp = self.root / f".{gen_id:06d}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         for rel, text in files.items():
+            if (
+                base is not None
+                and base.files.get(rel) == text
+                and _link(base.path / rel, tmp / rel)
+            ):
+                continue
             _write_new(tmp / rel, text, file_mode(rel))
         manifest: dict[str, Any] = {
             "id": gen_id,
@@ -130,6 +141,27 @@ class GenerationStore:
                 shutil.rmtree(path, ignore_errors=True)
         for stale in self.root.glob(".*.tmp"):
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def _link(source: Path, target: Path) -> bool:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        return False
+    return True
+
+
+def write_tree(folder: Path, files: Files) -> None:
+    """Write `files` below `folder` as they are: a scratch copy, nothing synced."""
+    for rel, text in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode(rel))
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
 
 
 def _write_new(path: Path, text: str, mode: int) -> None:
