@@ -8,6 +8,7 @@ instance, a daemon unreachable, a bad setting); 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
@@ -316,6 +317,29 @@ def _rotate_logs(layout: Layout, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """`hostd dashboard passwd USER`: set a dashboard password, creating the user."""
+    from hostd.dashboard.passwd import set_password
+    from hostd.dashboard.users import UserError, check_name, check_password
+
+    layout, settings = _layout_and_settings(args)
+    try:
+        name = check_name(args.user)
+        if args.stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        elif sys.stdin.isatty():
+            password = getpass.getpass(f"New dashboard password for {name}: ")
+            if check_password(password) != getpass.getpass("Again: "):
+                raise UserError("the two passwords differ")
+        else:
+            raise UserError("no terminal to ask for the password: pipe it in with --stdin")
+        for line in set_password(layout, settings, name, password):
+            _out(line)
+    except UserError as exc:
+        return _usage("dashboard passwd", str(exc))
+    return EXIT_OK
+
+
 def _usage(command: str, message: str) -> int:
     print(f"hostd {command}: error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -430,6 +454,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     logs.add_argument("--force", action="store_true", help="with --rotate: rotate even if not due")
     logs.set_defaults(handler=cmd_logs)
+
+    dashboard = sub.add_parser("dashboard", help="the web dashboard's users")
+    actions = dashboard.add_subparsers(dest="action", required=True, metavar="ACTION")
+    passwd = actions.add_parser(
+        "passwd", parents=[common], help="set a user's password (creates the user)"
+    )
+    passwd.add_argument("user", metavar="USER")
+    passwd.add_argument(
+        "--stdin", action="store_true", help="read the password from standard input (scripts)"
+    )
+    passwd.set_defaults(handler=cmd_dashboard)
     return parser
 
 

@@ -46,11 +46,22 @@ class CrashLoopSettings:
 
 
 @dataclass(frozen=True)
+class DashboardSettings:
+    """hostd's web dashboard, served as the site `hostd-dashboard` (hostd.dashboard.site)."""
+
+    enabled: bool = False
+    domain: str = ""  # "" = dashboard.localhost when embedded; system mode needs one
+    tls: str = "off"  # off | auto
+    workers: int = 2
+
+
+@dataclass(frozen=True)
 class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     acme: AcmeSettings = field(default_factory=AcmeSettings)
     apply: ApplySettings = field(default_factory=ApplySettings)
     crashloop: CrashLoopSettings = field(default_factory=CrashLoopSettings)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
 
 def default_settings(mode: Mode) -> Settings:
@@ -73,6 +84,7 @@ def load_settings(path: Path, mode: Mode) -> Settings:
         "acme": defaults.acme,
         "apply": defaults.apply,
         "crashloop": defaults.crashloop,
+        "dashboard": defaults.dashboard,
     }
     tables: dict[str, Any] = {}
     for name, table in data.items():

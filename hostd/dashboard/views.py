@@ -1,0 +1,143 @@
+"""The pages: sites overview, a site's page (plan, logs, reload), the JSON API."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from hostd.dashboard.forms import ButtonForm
+from hostd.dashboard.services import services
+from hostd.dashboard.site import NAME
+from hostd.errors import HostdError
+from hostd.model import SITE_NAME
+from hostd.report import ApplyReport, Outcome
+from hostd.status import SiteStatus, Status
+
+logger = logging.getLogger("hostd.dashboard")
+MAX_LOG_LINES = 1000
+
+
+def healthz() -> ResponseReturnValue:
+    return "ok\n", 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def favicon() -> ResponseReturnValue:
+    return current_app.send_static_file("favicon.svg")
+
+
+def overview() -> ResponseReturnValue:
+    backend = services().backend
+    status = backend.status()
+    return render_template("overview.html", status=status, port=backend.http_port(), dashboard=NAME)
+
+
+def _site(status: Status, name: str) -> SiteStatus:
+    found = next((site for site in status.sites if site.name == name), None)
+    if found is None:
+        abort(404)
+    return found
+
+
+def site(name: str) -> ResponseReturnValue:
+    backend = services().backend
+    status = backend.status()
+    entry = _site(status, name)
+    lines = current_app.config["LOG_LINES"]
+    return render_template(
+        "site.html",
+        status=status,
+        site=entry,
+        pending=backend.pending(name),
+        lines=backend.log_lines(name, lines) or [],
+        port=backend.http_port(),
+        form=ButtonForm(),
+        is_dashboard=name == NAME,
+        poll_ms=current_app.config["LOG_POLL_MS"],
+        line_count=lines,
+    )
+
+
+def site_logs(name: str) -> ResponseReturnValue:
+    count = min(request.args.get("lines", current_app.config["LOG_LINES"], type=int), MAX_LOG_LINES)
+    lines = services().backend.log_lines(name, max(count, 0))
+    if lines is None:
+        abort(404)
+    return jsonify(site=name, lines=[{"source": line.source, "text": line.text} for line in lines])
+
+
+def reload(name: str) -> ResponseReturnValue:
+    here = url_for("main.site", name=name)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    if name == NAME:
+        flash(
+            f"The dashboard does not restart itself from its own page: run `hostd reload {NAME}`.",
+            "warning",
+        )
+        return redirect(here)
+    logger.info("reload site=%s user=%s", name, current_user.name)
+    try:
+        report = services().backend.reload(name, float(current_app.config["RELOAD_WAIT"]))
+    except HostdError as exc:
+        flash(f"{name}: not reloaded: {exc}", "danger")
+        return redirect(here)
+    for message, category in report_messages(name, report):
+        flash(message, category)
+    return redirect(here)
+
+
+def report_messages(name: str, report: ApplyReport | None) -> list[tuple[str, str]]:
+    """Flash messages for a reload: the lines `hostd reload SITE` prints, coloured."""
+    if report is None:
+        return [(f"{name}: the reload is still running; its result will show here.", "info")]
+    out: list[tuple[str, str]] = []
+    for result in report.sites:
+        if result.outcome.is_problem:
+            category = "danger"
+        elif result.outcome is Outcome.UNCHANGED:
+            category = "info"
+        else:
+            category = "success"
+        out.append((result.line(), category))
+    if report.rolled_back:
+        out.append((f"rolled back to generation {report.generation}: {report.error}", "danger"))
+    elif report.error:
+        out.append((f"nothing applied: {report.error}", "danger"))
+    return out
+
+
+def api_status() -> ResponseReturnValue:
+    return jsonify(services().backend.status().to_json())
+
+
+def site_names_only(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """A site in a URL is a site name, never a path (`..`) to wander the disk with."""
+    if values and "name" in values and not SITE_NAME.match(str(values["name"])):
+        abort(404)
+
+
+def blueprint() -> Blueprint:
+    bp = Blueprint("main", __name__)
+    bp.url_value_preprocessor(site_names_only)
+    bp.add_url_rule("/healthz", view_func=healthz)
+    bp.add_url_rule("/favicon.ico", view_func=favicon)
+    bp.add_url_rule("/", view_func=overview)
+    bp.add_url_rule("/sites/<name>", view_func=site)
+    bp.add_url_rule("/sites/<name>/logs.json", view_func=site_logs)
+    bp.add_url_rule("/sites/<name>/reload", view_func=reload, methods=["POST"])
+    bp.add_url_rule("/api/status", view_func=api_status)
+    return bp
