@@ -17,6 +17,7 @@ from hostd.instance import Instance
 from hostd.layout import Mode
 from hostd.model import Site
 from hostd.render import program_user
+from hostd.store import write_atomic
 
 
 def unknown_users(sites: Mapping[str, Site], instance: Instance) -> dict[str, SiteError]:
@@ -41,6 +42,8 @@ def unknown_users(sites: Mapping[str, Site], instance: Instance) -> dict[str, Si
 def prepare_site_folders(sites: Mapping[str, Site], instance: Instance) -> None:
     layout = instance.layout
     system = layout.mode is Mode.SYSTEM
+    if not layout.gunicorn_conf.exists():
+        write_atomic(layout.gunicorn_conf, "# hostd: gunicorn takes its settings from flags\n")
     adm = _group_id("adm") if system else None
     for name, site in sites.items():
         logs = layout.site_log_dir(name)

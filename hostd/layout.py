@@ -77,6 +77,11 @@ class Layout:
         return self.state_dir / "state.json"
 
     @property
+    def gunicorn_conf(self) -> Path:
+        """An empty gunicorn config: hostd's flags rule, an app's gunicorn.conf.py does not."""
+        return self.state_dir / "gunicorn.conf.py"
+
+    @property
     def cert_state_dir(self) -> Path:
         """Per-site certificate attempts: survive restarts so backoff does too."""
         return self.state_dir / "certs"

@@ -73,7 +73,7 @@ def gunicorn_argv(site: Site, instance: Instance) -> list[str]:
     gunicorn = gunicorn_of(site, instance)
     argv = [
         str(gunicorn),
-        "--config", "/dev/null",  # hostd's flags rule; an app's gunicorn.conf.py does not
+        "--config", str(layout.gunicorn_conf),  # not the app's own gunicorn.conf.py
         "--chdir", str(site.app.root),
         "--bind", f"unix:{layout.site_socket(site.name)}",
         "--workers", str(site.app.workers or instance.auto_workers),

@@ -93,7 +93,7 @@ def test_the_program_command_runs_gunicorn_on_the_sites_socket() -> None:
     argv = gunicorn_argv(case_site("minimal"), INSTANCE)
     assert argv == [
         "/opt/hostd/bin/gunicorn",
-        "--config", "/dev/null",
+        "--config", "/srv/hostd/state/gunicorn.conf.py",
         "--chdir", "/srv/apps/minimal",
         "--bind", "unix:/srv/hostd/run/minimal.sock",
         "--workers", "5",
