@@ -146,6 +146,10 @@ class Daemon:
                 https_port=http.https_port,
             ),
         )
+        dashboard = self.settings.dashboard
+        if dashboard.enabled:
+            domain = dashboard.domain or "dashboard.localhost"
+            self.say(f"dashboard: http://{domain}:{http.port}/ (hostd dashboard passwd USER)")
         self.say(
             f"ready: http://{http.listen}:{http.port}/ serving {self.layout.sites_dir} "
             + ("(changes apply as files change); " if self.watch else "(hostd reload applies); ")
