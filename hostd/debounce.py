@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 @dataclass
 class Debouncer:
-    quiet: float = 0.05
+    quiet: float = 0.1
     cap: float = 1.0
     first: float | None = None
     last: float | None = None

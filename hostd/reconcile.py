@@ -133,13 +133,16 @@ class Reconciler:
         with held_lock(self.layout.apply_lock):
             try:
                 report = self._apply(only)
-            except HostdError as exc:
+            except (HostdError, OSError) as exc:  # OSError: a full or failing disk
                 live = self.live()
                 report = ApplyReport(generation=live.id if live else None, error=str(exc))
                 self.edges.events.emit("apply-error", error=str(exc))
         live = self.live()
         keep = set(live.sites if live else {}) | set(load_sites(self.layout.sites_dir))
-        record_report(self.layout.state_file, report, keep)
+        try:
+            record_report(self.layout.state_file, report, keep)
+        except OSError as exc:
+            self.edges.events.emit("state-not-recorded", error=str(exc))
         for result in report.sites:
             if result.outcome is Outcome.UNCHANGED:
                 continue
@@ -224,7 +227,10 @@ class Reconciler:
                 self.edges.events.emit("crash-loop-retry", site=name, attempt=retry.attempts)
         for name in set(guard.retries) - set(sites):
             guard.forget(name)
-        write_atomic(self.layout.state_dir / CRASH_LOOPS, crash_loops_json(guard), 0o644)
+        text = crash_loops_json(guard)
+        path = self.layout.state_dir / CRASH_LOOPS
+        if not path.exists() or path.read_text() != text:
+            write_atomic(path, text, 0o644)
 
     def _apply_files(self, only: Collection[str] | None) -> ApplyReport:
         live = self.live()

@@ -70,14 +70,20 @@ class GenerationStore:
     def __init__(self, state_dir: Path) -> None:
         self.root = state_dir / "generations"
         self.live_link = state_dir / "live"
+        self._cached: tuple[str, Generation] | None = None
 
     def live(self) -> Generation | None:
-        """The generation `live` points at, or None before the first one."""
+        """The generation `live` points at, or None before the first one.
+
+        Generations never change once written, so the last one read is kept.
+        """
         try:
             target = os.readlink(self.live_link)
         except FileNotFoundError:
             return None
-        return self.read(self.live_link.parent / target)
+        if self._cached is None or self._cached[0] != target:
+            self._cached = (target, self.read(self.live_link.parent / target))
+        return self._cached[1]
 
     def read(self, path: Path) -> Generation:
         try:
@@ -98,11 +104,24 @@ class GenerationStore:
         """A new complete generation on disk (not live yet).
 
         Files identical in `base` are hard links to it: written and synced once.
+        A disk that is full or failing is a HostdError, and leaves no partial folder.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         gen_id = self._next_id()
-        final = self.root / f"{gen_id:06d}"
         tmp = self.root / f".{gen_id:06d}.tmp"
+        try:
+            return self._write(gen_id, tmp, files, sites, base)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise HostdError(
+                f"cannot write generation {gen_id:06d} in {self.root}: {exc.strerror or exc}"
+            ) from exc
+
+    def _write(
+        self, gen_id: int, tmp: Path, files: Files, sites: Mapping[str, Site],
+        base: Generation | None,
+    ) -> Generation:  # fmt: skip
+        final = self.root / f"{gen_id:06d}"
         shutil.rmtree(tmp, ignore_errors=True)
         for rel, text in files.items():
             if (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import time
 import xmlrpc.client
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ ALREADY_ADDED = 90
 STILL_RUNNING = 91
 CANT_REREAD = 92
 
-FAILED_STATES = frozenset({"BACKOFF", "FATAL", "EXITED", "STOPPED", "UNKNOWN"})
+RUNNING_STATES = frozenset({"STARTING", "RUNNING", "BACKOFF", "STOPPING"})
 
 
 @dataclass(frozen=True)
@@ -142,15 +143,31 @@ class XmlRpcSupervisor:
         """Stop the group and forget it."""
         with self._call(f"stop {group}") as rpc:
             try:
-                rpc.stopProcessGroup(group)
+                rpc.stopProcessGroup(group, False)
             except xmlrpc.client.Fault as exc:
                 if exc.faultCode not in (NOT_RUNNING, BAD_NAME):
                     raise
+        self._wait_stopped(group)
+        with self._call(f"remove {group}") as rpc:
             try:
                 rpc.removeProcessGroup(group)
             except xmlrpc.client.Fault as exc:
                 if exc.faultCode != BAD_NAME:
                     raise
+
+    def _wait_stopped(self, group: str) -> None:
+        """Poll until the group's process is down.
+
+        supervisord notices a child's exit on its next pass, and a pass waits up to
+        a second for something to happen; each of these calls is something, so the
+        stop is seen as soon as it happens instead of up to a second later.
+        """
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            info = self.info(group)
+            if info is None or info.state not in RUNNING_STATES:
+                return
+            time.sleep(0.02)
 
     def info(self, group: str) -> ProgramInfo | None:
         try:
