@@ -2,12 +2,14 @@
 
 Start: claim the home, serve the last good sites under the current settings,
 start supervisord and nginx as children, then run the shared daemon loop
-(`hostd.daemon`). A daemon that dies is started again; SIGINT/SIGTERM stop
-nginx, supervisord and every gunicorn. Nothing outlives it.
+(`hostd.daemon`). A daemon that dies is started again, and what it left running
+(nginx workers holding the port, gunicorns of a dead supervisord) is stopped;
+SIGINT/SIGTERM stop nginx, supervisord and every gunicorn. Nothing outlives it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,10 +18,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hostd.daemon import Applied, Daemon, Say
-from hostd.errors import HostdError, InstanceError
+from hostd.errors import HostdError, InstanceError, SupervisorError
 from hostd.layout import Layout
 from hostd.logs import tail
-from hostd.process import daemon_environment, kill_all, processes_mentioning, spawn, stop
+from hostd.process import (
+    daemon_environment,
+    group_members,
+    kill_all,
+    processes_mentioning,
+    raise_open_files_limit,
+    spawn,
+    start_time,
+    stop,
+)
 from hostd.render import served_fingerprint
 from hostd.rotation import rotate
 from hostd.runner import SubprocessRunner
@@ -27,6 +38,7 @@ from hostd.settings import Settings
 from hostd.wiring import tool
 
 DAEMON_START_TIMEOUT = 20.0
+RESTART_DELAY = 5.0  # after a daemon failed to start again
 LEFTOVER_TIMEOUT = 45.0
 
 
@@ -44,8 +56,10 @@ class EmbeddedRuntime(Daemon):
         super().__init__(layout, settings, say, applied, watch=watch)
         self.supervisord: subprocess.Popen[bytes] | None = None
         self.nginx: subprocess.Popen[bytes] | None = None
+        self.restart_after = 0.0
 
     def start_services(self) -> None:
+        raise_open_files_limit()  # inherited by nginx and supervisord
         self._reap_leftovers()
         boot = self.reconciler.boot()
         self.say(f"serving generation {boot.id} ({len(boot.sites)} last good sites) while starting")
@@ -78,14 +92,51 @@ class EmbeddedRuntime(Daemon):
             self.say(f"log rotation failed: {exc}")
 
     def check_services(self) -> None:
-        """Start again a daemon that died under us."""
-        if self.supervisord is not None and self.supervisord.poll() is not None:
-            self.say(f"supervisord exited ({self.supervisord.returncode}); starting it again")
-            self._start_supervisord()
-        if self.nginx is not None and self.nginx.poll() is not None:
-            self.say(f"nginx exited ({self.nginx.returncode}); starting it again")
-            live = self.reconciler.live()
-            self._start_nginx(served_fingerprint(live.files) if live else None)
+        """Start again a daemon that died under us, without what it left running."""
+        if time.monotonic() < self.restart_after:
+            return
+        try:
+            if self.supervisord is not None and self.supervisord.poll() is not None:
+                self.say(f"supervisord exited ({self.supervisord.returncode}); starting it again")
+                orphans = self._apps()
+                self._start_supervisord()
+                self._retire_apps(orphans)
+            if self.nginx is not None and self.nginx.poll() is not None:
+                self.say(f"nginx exited ({self.nginx.returncode}); starting it again")
+                # its workers outlive it, holding the port with the old configuration
+                kill_all(group_members(self.nginx.pid, "nginx"))
+                live = self.reconciler.live()
+                self._start_nginx(served_fingerprint(live.files) if live else None)
+        except HostdError as exc:
+            self.restart_after = time.monotonic() + RESTART_DELAY
+            self.say(f"{exc}; trying again in {RESTART_DELAY:.0f}s")
+
+    def _apps(self) -> dict[int, int]:
+        """The gunicorns running now (pid -> start time)."""
+        pids = processes_mentioning(daemon_markers(self.layout)[0])
+        return {pid: start for pid in pids if (start := start_time(pid)) is not None}
+
+    def _retire_apps(self, orphans: dict[int, int]) -> None:
+        """Kill the apps a dead supervisord left, once the new one has started theirs.
+
+        SIGKILL, not TERM: a gunicorn master that stops gracefully unlinks its socket
+        path, which by then belongs to its successor.
+        """
+        if not orphans:
+            return
+        supervisor = self.reconciler.edges.supervisor
+        deadline = time.monotonic() + DAEMON_START_TIMEOUT
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            with contextlib.suppress(SupervisorError):
+                states = {info.state for info in supervisor.all_info().values()}
+                if not states & {"STOPPED", "STARTING"}:
+                    break
+            time.sleep(0.1)
+        left = [pid for pid, start in orphans.items() if start_time(pid) == start]
+        self.say(f"stopping {len(left)} process(es) the old supervisord left: {left}")
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     # -- the two daemons ---------------------------------------------------------
 

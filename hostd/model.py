@@ -19,16 +19,17 @@ from typing import Any
 from hostd.errors import SiteError
 from hostd.yamlnode import Field, compose
 
-SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# \Z, not $: `$` also matches before a final newline ("x\n.com" would pass)
+SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
 _WSGI_PART = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
-WSGI_TARGET = re.compile(rf"^{_WSGI_PART}(?::{_WSGI_PART}(\(\))?)?$")
-ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*(?:\?[A-Za-z0-9._~=&-]*)?$")
-STATIC_PREFIX = re.compile(r"^/(?:[A-Za-z0-9._~-]+/)+$")
+WSGI_TARGET = re.compile(rf"^{_WSGI_PART}(?::{_WSGI_PART}(\(\))?)?\Z")
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
+HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*(?:\?[A-Za-z0-9._~=&-]*)?\Z")
+STATIC_PREFIX = re.compile(r"^/(?:[A-Za-z0-9._~-]+/)+\Z")
 # Characters allowed in any path that reaches nginx or Supervisor: no quoting needed.
-SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/@+,=~-]*$")
+SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/@+,=~-]*\Z")
 MAX_WORKERS = 64
 MAX_DOMAINS = 100
 
@@ -107,12 +108,17 @@ def site_from_dict(data: Mapping[str, Any]) -> Site:
     )
 
 
+def shown(pattern: re.Pattern[str]) -> str:
+    """A pattern as people write it: `$` for the end."""
+    return pattern.pattern.replace("\\Z", "$")
+
+
 def site_name(file: Path) -> str:
     """The site name a file defines: its stem, which must be a valid name."""
     name = file.stem
     if not SITE_NAME.match(name):
         raise SiteError(
-            f"bad site name {name!r}: the file name must match {SITE_NAME.pattern} "
+            f"bad site name {name!r}: the file name must match {shown(SITE_NAME)} "
             "(lowercase letters, digits and '-', at most 63)",
             file=file,
         )
@@ -234,7 +240,7 @@ def _optional(value: Field | None, parse: Any) -> Any:
 def _matching(value: Field, pattern: re.Pattern[str], what: str) -> str:
     text = value.string()
     if not pattern.match(text):
-        raise value.error(f"invalid {what} {text!r} (must match {pattern.pattern})")
+        raise value.error(f"invalid {what} {text!r} (must match {shown(pattern)})")
     return text
 
 
@@ -244,11 +250,13 @@ def resolved_path(value: Field, base: Path) -> Path:
     if not text or "\x00" in text:
         raise value.error("a path must be a non-empty string")
     path = Path(os.path.normpath(base / os.path.expanduser(text)))
-    if not SAFE_PATH.match(str(path)):
-        raise value.error(
-            f"path {str(path)!r} has characters hostd does not pass to nginx or Supervisor "
-            "(allowed: letters, digits and ._/@+,=~-)"
-        )
+    # the text as written too: normalising must not launder `a;/../b` into `b`
+    for form in (text, str(path)):
+        if not SAFE_PATH.match("/" + form.lstrip("/")):
+            raise value.error(
+                f"path {form!r} has characters hostd does not pass to nginx or Supervisor "
+                "(allowed: letters, digits and ._/@+,=~-)"
+            )
     return path
 
 
@@ -262,6 +270,7 @@ def _workers(value: Field) -> int | None:
 
 
 _UNSAFE_ENV = re.compile(r"[\"'\x00\r\n]|\s[;#]")
+_HERE = "%(here)s"
 
 
 def _env(value: Field) -> tuple[tuple[str, str], ...]:
@@ -282,6 +291,9 @@ def _env(value: Field) -> tuple[tuple[str, str], ...]:
                 f"environment value contains {bad.group()!r}: quotes, NUL, newlines and "
                 "' ;' or ' #' cannot be passed through Supervisor safely"
             )
+        if _HERE in text:
+            # Supervisor substitutes it before %-unescaping, even after a doubled `%`
+            raise item.error(f"environment value contains {_HERE!r}, which Supervisor rewrites")
         out.append((key, text))
     return tuple(sorted(out))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -77,6 +78,55 @@ def processes_mentioning(text: str) -> list[int]:
         if needle in cmdline:
             found.append(int(entry.name))
     return found
+
+
+MAX_OPEN_FILES = 65536
+
+
+def raise_open_files_limit() -> int:
+    """Let this process and its daemons open as many files as the hard limit allows
+    (up to MAX_OPEN_FILES): nginx opens two log files per site, so a soft limit of
+    1,024 stops it at about 500 sites. The soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = MAX_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, MAX_OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        soft = want
+    return soft
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def start_time(pid: int) -> int | None:
+    """When `pid` started (clock ticks after boot): tells a process from a pid reused."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields and len(fields) > 19 else None
+
+
+def group_members(pgid: int, command: str | None = None) -> list[int]:
+    """Live processes of process group `pgid` (a dead daemon's children, for one),
+    only those whose command name is `command` if given."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        fields = _stat(entry.name) if entry.name.isdigit() else None
+        if not fields or len(fields) < 3 or fields[2] != str(pgid) or fields[0] == "Z":
+            continue
+        if command is None or _command(entry.name) == command:
+            found.append(int(entry.name))
+    return found
+
+
+def _command(pid: int | str) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
 
 
 def kill_all(pids: Sequence[int], timeout: float = 5.0) -> None:

@@ -1,0 +1,376 @@
+"""Scale: 100 live sites, 1,000 site files, the parts of an apply, and requests per second.
+
+Parts (--parts picks some):
+
+  live100   100 probe sites (1 worker each), files in place before `hostd up` starts:
+            the time until all 100 answer through nginx. Then one site's GREETING
+            changes: the time until the new value is served, and whether the other 99
+            kept their gunicorn masters (/info through nginx). RSS of the `hostd up`
+            process (and, for context, of nginx, supervisord and all gunicorns); the
+            wall time of a no-op `hostd reload` and of `hostd status --json`.
+  files1000 `hostd check` and `hostd plan` over 1,000 site files, no instance running
+            (plan then renders all 1,000 as new).
+  parts     one apply's pieces at 100 and 1,000 sites, in-process and with hostd's
+            own code: loading the files, rendering, planning (`preview`), the scratch
+            copy the check writes, `nginx -t`, Supervisor's parser (`check_config`),
+            writing a generation (fsynced) - so hostd's own share is visible next to
+            nginx's and Supervisor's. Also whether `nginx -t` passes with 1,024 open
+            files allowed (a common soft limit): nginx opens 2 logs per site.
+  rps       requests per second of the hello app (2 workers) through hostd's nginx
+            (wrk with the Host header) against the same gunicorn command bound to a
+            TCP port, interleaved rounds. Goal: >= 0.9x.
+
+    /tmp/v/bin/python bench/scale.py [--parts live100,files1000,parts,rps] [--sites 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from common import (
+    REPO,
+    BenchError,
+    bench_sites,
+    domain,
+    emit,
+    fetch,
+    free_port,
+    hello,
+    instance,
+    main,
+    master_pids,
+    note,
+    secs,
+    site_yaml,
+    wait_for,
+    wait_settled,
+    write_site,
+)
+
+from hostd.folders import prepare_site_folders
+from hostd.layout import embedded_layout
+from hostd.nginx import NginxProcess
+from hostd.process import processes_mentioning
+from hostd.render import gunicorn_argv, program_environment
+from hostd.runner import SubprocessRunner
+from hostd.settings import load_settings
+from hostd.store import GenerationStore, write_tree
+from hostd.supervisor import XmlRpcSupervisor, check_config
+from hostd.wiring import make_reconciler, running_layout, tool
+from tests.integration.stress import WRK, finish_wrk, start_wrk
+
+PARTS = ("live100", "files1000", "parts", "rps")
+HOSTD = [sys.executable, "-m", "hostd"]
+
+
+def rss_mib(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def timed(action: Callable[[], object], runs: int = 5) -> list[float]:
+    """Wall times of `runs` calls of `action`."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def median(values: list[float]) -> str:
+    return secs(statistics.median(values))
+
+
+# -- live100 -------------------------------------------------------------------------
+
+
+def live_sites(count: int) -> None:
+    sites = bench_sites(count)
+    names = sorted(sites)
+    started = time.perf_counter()
+    with instance(sites) as up:
+        boot = time.perf_counter() - started
+        assert up.proc is not None
+        wait_settled(up, quiet=2.0)
+        emit(f"live{count}_boot", sites=count, all_serving_after=secs(boot))
+        changed, others = names[0], names[1:]
+        before = master_pids(up, others)
+        start = write_site(up, changed, site_yaml([domain(changed)], env={"GREETING": "v2"}))
+        wait_for(
+            lambda: fetch(up.port, domain(changed)) == (200, hello(changed, "v2")),
+            120,
+            f"{changed} serves v2",
+            interval=0.005,
+        )
+        served = time.perf_counter() - start
+        wait_settled(up)
+        after = master_pids(up, others)
+        kept = sum(after[name] == before[name] for name in others)
+        emit(
+            f"live{count}_one_change",
+            served_after=secs(served),
+            others_kept_master=f"{kept}/{len(others)}",
+        )
+        gunicorns = processes_mentioning(f"unix:{up.home}/run/")
+        supervisord = int((up.home / "run" / "supervisord.pid").read_text())
+        nginx = [int((up.home / "run" / "nginx.pid").read_text())]
+        nginx += [p for p in processes_mentioning("nginx: worker process") if _parent(p) in nginx]
+        emit(
+            f"live{count}_rss",
+            hostd_mib=f"{rss_mib([up.proc.pid]):.1f}",
+            supervisord_mib=f"{rss_mib([supervisord]):.1f}",
+            nginx_mib=f"{rss_mib(nginx):.1f}",
+            gunicorns=len(gunicorns),
+            gunicorns_mib=f"{rss_mib(gunicorns):.0f}",
+        )
+        reload_times = timed(lambda: up.reload(), runs=5)
+        status_times = timed(lambda: up.status(), runs=5)
+        supervisor = XmlRpcSupervisor(up.home / "run" / "supervisor.sock")
+        reread_times = timed(supervisor.reload_config, runs=5)
+        emit(
+            f"live{count}_commands",
+            noop_reload_p50=median(reload_times),
+            status_p50=median(status_times),
+            supervisord_reread_p50=median(reread_times),
+        )
+        if kept != len(others):
+            raise BenchError(f"{len(others) - kept} unchanged site(s) got a new master")
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+# -- files1000 and parts -------------------------------------------------------------
+
+
+@contextmanager
+def site_folder(count: int) -> Iterator[Path]:
+    """A folder under /tmp with `count` probe site files and a home beside them."""
+    root = Path(tempfile.mkdtemp(prefix="hdb-files-", dir="/tmp"))
+    try:
+        sites = root / "sites.d"
+        sites.mkdir()
+        for name, text in bench_sites(count).items():
+            (sites / f"{name}.yaml").write_text(text)
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def check_and_plan(count: int) -> None:
+    with site_folder(count) as root:
+        home, sites = root / "h", root / "sites.d"
+        argv = ["--home", str(home), "--sites", str(sites)]
+
+        def command(name: str) -> None:
+            done = subprocess.run(
+                [*HOSTD, name, *argv], capture_output=True, text=True, cwd=REPO, timeout=600
+            )
+            if done.returncode != 0 or str(count - 1) not in done.stdout:
+                raise BenchError(f"hostd {name} exited {done.returncode}: {done.stderr[-500:]}")
+
+        check = timed(lambda: command("check"), runs=3)
+        plan = timed(lambda: command("plan"), runs=3)
+        empty = timed(lambda: subprocess.run([*HOSTD, "--help"], capture_output=True), runs=3)
+        emit(
+            f"files{count}",
+            check_p50=median(check),
+            plan_p50=median(plan),
+            python_and_imports=median(empty),
+        )
+
+
+def apply_parts(count: int) -> None:
+    """One apply's pieces at `count` sites: hostd's own work next to nginx's and Supervisor's."""
+    with site_folder(count) as root:
+        layout = embedded_layout(root / "h", root / "sites.d")
+        settings = load_settings(layout.config_file, layout.mode)
+        for folder in (layout.state_dir, layout.log_root, layout.run_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        (layout.nginx_prefix / "tmp").mkdir(parents=True)
+        reconciler = make_reconciler(layout, settings)
+        preview = reconciler.preview()  # the first parses every file; later ones reuse
+        sites = preview.selection.sites
+        if len(sites) != count:
+            raise BenchError(f"{len(preview.selection.rejected)} site(s) rejected")
+        fresh = timed(lambda: make_reconciler(layout, settings).preview(), runs=3)
+        again = timed(reconciler.preview, runs=3)
+        prepare_site_folders(sites, reconciler.instance)  # nginx opens every site's logs
+        scratch = layout.state_dir / "scratch"
+        files = reconciler._render(sites, root=scratch)
+        write = timed(lambda: write_tree(scratch, files), runs=3)
+        nginx = NginxProcess(
+            SubprocessRunner(), binary=tool("nginx"), prefix=layout.nginx_prefix,
+            pid_file=layout.nginx_pid, error_log=layout.log_root / "e.log",
+            address="127.0.0.1", port=free_port(),
+        )  # fmt: skip
+        conf = scratch / "nginx" / "nginx.conf"
+        nginx_t = timed(lambda: nginx.check(conf), runs=3)
+        parse_all = timed(lambda: check_config(scratch / "supervisor" / "supervisord.conf"), 3)
+        limited = subprocess.run(
+            ["prlimit", "--nofile=1024:1024", tool("nginx"), "-t", "-p",
+             f"{layout.nginx_prefix}/", "-c", str(conf)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        store = GenerationStore(layout.state_dir)
+        first = timed(lambda: store.write(preview.files, sites), runs=1)
+        store.switch(store.write(preview.files, sites))
+        # one site changes: what an apply of that change checks and writes
+        name = sorted(sites)[0]
+        write_site_file(root / "sites.d", name, site_yaml([domain(name)], env={"GREETING": "x"}))
+        changed = reconciler.preview()
+        live = store.live()
+        assert live is not None and changed.plan.touched == [name]
+        check_one = timed(lambda: reconciler._check(changed.selection.sites), runs=3)
+        gen_one = timed(
+            lambda: store.write(changed.files, changed.selection.sites, base=live), runs=3
+        )
+        emit(
+            f"apply_parts_{count}",
+            files=len(files),
+            load_render_plan_first=median(fresh),
+            load_render_plan_again=median(again),
+            scratch_write=median(write),
+            nginx_t=median(nginx_t),
+            supervisor_parse_all=median(parse_all),
+            generation_write_all=median(first),
+        )
+        emit(
+            f"apply_parts_{count}_one_changed",
+            check=median(check_one),
+            generation_write=median(gen_one),
+        )
+        error = [line for line in limited.stderr.splitlines() if "[emerg]" in line]
+        emit(
+            f"apply_parts_{count}_nofile_1024",
+            nginx_t_passes="yes" if limited.returncode == 0 else "no",
+            reason=repr(error[0].split("] ", 1)[-1][-120:] if error else ""),
+        )
+
+
+def write_site_file(folder: Path, name: str, text: str) -> None:
+    path = folder / f"{name}.yaml"
+    tmp = folder / f".{name}.yaml.tmp"
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+# -- rps -----------------------------------------------------------------------------
+
+
+def requests_per_second(workers: int, seconds: float, rounds: int, connections: int) -> None:
+    if WRK is None:
+        raise BenchError("wrk is not installed")
+    text = site_yaml([domain("hello")]).replace("workers: 1", f"workers: {workers}")
+    with instance({"hello": text}) as up:
+        wait_settled(up, quiet=2.0)
+        reconciler = make_reconciler(*running_layout(up.home))
+        live = reconciler.live()
+        assert live is not None
+        site = live.sites["hello"]
+        port = free_port()
+        argv = gunicorn_argv(site, reconciler.instance)
+        at = argv.index("--bind")
+        argv[at + 1] = f"127.0.0.1:{port}"
+        if "--control-socket" in argv:
+            ctl = argv.index("--control-socket")
+            argv[ctl + 1] = str(up.root / "direct.ctl")
+        env = {"HOME": str(up.root), **program_environment(site)}
+        direct = subprocess.Popen(
+            argv,
+            cwd=site.app.root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_for(lambda: fetch(port, domain("hello"))[0] == 200, 60, "direct gunicorn")
+            note(f"direct: {' '.join(argv)}")
+            via: list[float] = []
+            straight: list[float] = []
+            for n in range(rounds):
+                for label, target in (("nginx", up.port), ("direct", port)):
+                    wrk = start_wrk(
+                        f"http://127.0.0.1:{target}/",
+                        domain("hello"),
+                        up.root,
+                        threads=2,
+                        connections=connections,
+                        seconds=seconds,
+                    )
+                    result = finish_wrk(wrk, timeout=seconds + 60)
+                    if result.non_2xx or result.errors:
+                        note(
+                            f"{label} round {n}: {result.non_2xx} non-2xx, "
+                            f"{result.socket_errors} socket errors"
+                        )
+                    (via if label == "nginx" else straight).append(result.requests_per_second)
+                    emit(
+                        f"rps_round_{label}",
+                        round=n,
+                        rps=f"{result.requests_per_second:.0f}",
+                        p50=f"{result.latency.get(50, 0) * 1000:.2f}ms",
+                        p99=f"{result.latency.get(99, 0) * 1000:.2f}ms",
+                    )
+            ratio = statistics.median(via) / statistics.median(straight)
+            emit(
+                "rps",
+                workers=workers,
+                connections=connections,
+                via_nginx=f"{statistics.median(via):.0f}",
+                direct=f"{statistics.median(straight):.0f}",
+                ratio=f"{ratio:.2f}",
+                goal="0.90",
+                met="yes" if ratio >= 0.9 else "no",
+            )
+        finally:
+            direct.terminate()
+            direct.wait(30)
+
+
+def run() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument("--sites", type=int, default=100)
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2, help="rps: the hello app's workers")
+    parser.add_argument("--seconds", type=float, default=10.0, help="rps: per wrk round")
+    parser.add_argument("--rounds", type=int, default=3, help="rps: rounds of each")
+    parser.add_argument("--connections", type=int, default=32, help="rps: wrk connections")
+    args = parser.parse_args()
+    parts = args.parts.split(",")
+    if "parts" in parts:
+        for count in (args.sites, args.files):
+            apply_parts(count)
+    if "files1000" in parts:
+        check_and_plan(args.files)
+    if "rps" in parts:
+        requests_per_second(args.workers, args.seconds, args.rounds, args.connections)
+    if "live100" in parts:
+        live_sites(args.sites)
+
+
+if __name__ == "__main__":
+    main(run)
