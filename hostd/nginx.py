@@ -11,6 +11,7 @@ from typing import Protocol
 from hostd.errors import CommandError, NginxConfigError, NginxError
 from hostd.logs import tail
 from hostd.probe import tcp_get
+from hostd.process import pid_alive
 from hostd.runner import Runner
 
 FINGERPRINT_PATH = "/.hostd/fingerprint"
@@ -22,16 +23,6 @@ class Nginx(Protocol):
     def reload(self, expected_fingerprint: str, timeout: float = 10.0) -> None: ...
     def served_fingerprint(self) -> str | None: ...
     def is_running(self) -> bool: ...
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def read_pid(path: Path) -> int | None:

@@ -8,7 +8,9 @@ import ssl
 from pathlib import Path
 
 
-class _UnixConnection(http.client.HTTPConnection):
+class UnixConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket; the Host header is whatever the request sets."""
+
     def __init__(self, path: Path, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
         self._path = path
@@ -36,7 +38,7 @@ def _get(conn: http.client.HTTPConnection, path: str, host: str) -> tuple[int, b
 def unix_get(sock: Path, path: str, host: str, timeout: float = 5.0) -> tuple[int, bytes]:
     """Status and body of GET `path` on a unix socket; OSError if nothing answers."""
     try:
-        return _get(_UnixConnection(sock, timeout), path, host)
+        return _get(UnixConnection(sock, timeout), path, host)
     except http.client.HTTPException as exc:
         raise OSError(f"bad HTTP answer on {sock}: {exc}") from exc
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import socket
 import time
 import xmlrpc.client
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hostd.errors import SupervisorError
+from hostd.probe import UnixConnection
 
 # Fault codes from supervisor/xmlrpc.py
 BAD_NAME = 10
@@ -66,32 +66,16 @@ class Supervisor(Protocol):
     def is_running(self) -> bool: ...
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 class _UnixTransport(xmlrpc.client.Transport):
     def __init__(self, path: Path, timeout: float) -> None:
         super().__init__()
-        self._path = str(path)
+        self._path = path
         self._timeout = timeout
         self._connection_to_close: http.client.HTTPConnection | None = None
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
         if self._connection_to_close is None:
-            self._connection_to_close = _UnixConnection(self._path, self._timeout)
+            self._connection_to_close = UnixConnection(self._path, self._timeout)
         return self._connection_to_close
 
     def close(self) -> None:
