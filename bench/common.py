@@ -28,8 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from hostd.probe import unix_get  # noqa: E402
-from hostd.process import processes_mentioning  # noqa: E402
+from hostd.edges.probe import unix_get  # noqa: E402
+from hostd.edges.process import processes_mentioning  # noqa: E402
 from tests.integration import harness  # noqa: E402
 from tests.integration.harness import HostdUp, free_port, site_yaml  # noqa: E402
 

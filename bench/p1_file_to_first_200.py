@@ -53,8 +53,8 @@ from common import (
     yes,
 )
 
-from hostd.process import daemon_environment, kill_all, processes_mentioning
-from hostd.render import GRACEFUL_TIMEOUT, TIMEOUT
+from hostd.core.render import GRACEFUL_TIMEOUT, TIMEOUT
+from hostd.edges.process import daemon_environment, kill_all, processes_mentioning
 
 GOAL_P50 = 1.5
 GOAL_P95 = 2.5

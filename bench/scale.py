@@ -56,16 +56,17 @@ from common import (
     write_site,
 )
 
-from hostd.folders import prepare_site_folders
-from hostd.layout import embedded_layout
-from hostd.nginx import NginxProcess
-from hostd.process import processes_mentioning
-from hostd.render import gunicorn_argv, program_environment
-from hostd.runner import SubprocessRunner
-from hostd.settings import load_settings
-from hostd.store import GenerationStore, write_tree
-from hostd.supervisor import XmlRpcSupervisor, check_config
-from hostd.wiring import make_reconciler, running_layout, tool
+from hostd.core.layout import embedded_layout
+from hostd.core.render import gunicorn_argv, program_environment
+from hostd.edges.fs import write_tree
+from hostd.edges.generations import GenerationStore
+from hostd.edges.host import prepare_site_folders
+from hostd.edges.inputs import load_settings, running_instance
+from hostd.edges.nginx import NginxProcess
+from hostd.edges.process import processes_mentioning
+from hostd.edges.runner import SubprocessRunner
+from hostd.edges.supervisor import XmlRpcSupervisor, check_config
+from hostd.runtime.wiring import make_reconciler, tool
 from tests.integration.stress import WRK, finish_wrk, start_wrk
 
 PARTS = ("live100", "files1000", "parts", "rps")
@@ -216,9 +217,9 @@ def apply_parts(count: int) -> None:
             raise BenchError(f"{len(preview.selection.rejected)} site(s) rejected")
         fresh = timed(lambda: make_reconciler(layout, settings).preview(), runs=3)
         again = timed(reconciler.preview, runs=3)
-        prepare_site_folders(sites, reconciler.instance)  # nginx opens every site's logs
+        prepare_site_folders(sites, reconciler.facts)  # nginx opens every site's logs
         scratch = layout.state_dir / "scratch"
-        files = reconciler._render(sites, root=scratch)
+        files = reconciler.renderer.files(sites, root=scratch)
         write = timed(lambda: write_tree(scratch, files), runs=3)
         nginx = NginxProcess(
             SubprocessRunner(), binary=tool("nginx"), prefix=layout.nginx_prefix,
@@ -242,7 +243,7 @@ def apply_parts(count: int) -> None:
         changed = reconciler.preview()
         live = store.live()
         assert live is not None and changed.plan.touched == [name]
-        check_one = timed(lambda: reconciler._check(changed.selection.sites), runs=3)
+        check_one = timed(lambda: reconciler.validator.refusal(changed.selection.sites), runs=3)
         gen_one = timed(
             lambda: store.write(changed.files, changed.selection.sites, base=live), runs=3
         )
@@ -285,12 +286,12 @@ def requests_per_second(workers: int, seconds: float, rounds: int, connections: 
     text = site_yaml([domain("hello")]).replace("workers: 1", f"workers: {workers}")
     with instance({"hello": text}) as up:
         wait_settled(up, quiet=2.0)
-        reconciler = make_reconciler(*running_layout(up.home))
+        reconciler = make_reconciler(*running_instance(up.home))
         live = reconciler.live()
         assert live is not None
         site = live.sites["hello"]
         port = free_port()
-        argv = gunicorn_argv(site, reconciler.instance)
+        argv = gunicorn_argv(site, reconciler.facts)
         at = argv.index("--bind")
         argv[at + 1] = f"127.0.0.1:{port}"
         if "--control-socket" in argv:

@@ -1,6 +1,7 @@
 """The one error tree of hostd.
 
-    HostdError
+    HostdError               exit 3: hostd could not act
+    ├── UsageError           exit 2: the command was asked for something it cannot be
     ├── SiteError            a site file is rejected (file, line, key path)
     ├── SettingsError        hostd.toml or a command-line setting is wrong
     ├── CommandError         an external command failed (argv, exit code, output)
@@ -11,8 +12,10 @@
     ├── InstanceError        no instance, or a second one, on a home folder
     └── LockError            another apply holds the lock too long
 
-Edges translate foreign exceptions into these, `from` the original. Only the CLI
-prints them and picks exit codes.
+Edges translate foreign exceptions into these, `from` the original. Each class
+carries the exit code the CLI ends with when one reaches it (`exit_code`); the CLI
+is the only place that prints them. Exit 1 (a site rejected or failed, a roll-back)
+is decided by the apply report, not by an error.
 """
 
 from __future__ import annotations
@@ -20,9 +23,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+EXIT_OK = 0
+EXIT_PROBLEM = 1  # a site was rejected or failed, an apply rolled back, a file is invalid
+EXIT_USAGE = 2
+EXIT_ERROR = 3
+EXIT_INTERRUPTED = 130
+
 
 class HostdError(Exception):
     """Root of every error hostd raises on purpose."""
+
+    exit_code = EXIT_ERROR
+
+
+class UsageError(HostdError):
+    """A command asked for something that does not exist or does not go together:
+    an unknown site, a flag that needs another."""
+
+    exit_code = EXIT_USAGE
 
 
 class SiteError(HostdError):

@@ -1,8 +1,10 @@
 """hostd's web dashboard: a Flask app that hostd serves as the site `hostd-dashboard`.
 
 `create_app()` is the factory gunicorn calls (`hostd.dashboard:create_app()`).
-Importing this package loads no Flask extension: hostd's core imports
-`hostd.dashboard.site` on every apply, and the app itself only when it is built.
+It reads through `hostd.queries` and applies through `hostd.runtime.wiring`; it may
+import those, `hostd.apply`, `hostd.edges` and `hostd.core`, and nothing in hostd
+imports it but the CLI's `hostd dashboard` command. Importing this package loads no
+Flask extension: the app's modules load when it is built.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from hostd.core.layout import layout_for
 from hostd.dashboard import auth, views
 from hostd.dashboard.backend import Backend, HostdBackend
 from hostd.dashboard.config import dashboard_dir, environment, load_config, private_folder
@@ -27,7 +28,6 @@ from hostd.dashboard.security import behind_nginx, private_headers
 from hostd.dashboard.services import Services
 from hostd.dashboard.users import UserStore
 from hostd.errors import HostdError
-from hostd.wiring import layout_for
 
 LOGGER = "hostd.dashboard"
 # what anyone may fetch without logging in; everything else needs a login

@@ -1,41 +1,30 @@
 """What the dashboard asks of hostd, through the same code as the CLI.
 
-`HostdBackend` builds its view of the instance the way `hostd status`, `hostd
-plan`, `hostd logs` and `hostd reload` do (wiring.running_layout, make_reconciler)
-from the home or root it was given; the views only see the `Backend` protocol, so
-tests can hand them another.
+`HostdBackend` reads through `hostd.queries` (status, the pending plan, logs) and
+applies through `hostd.runtime.wiring`, exactly as `hostd status`, `hostd plan`,
+`hostd logs` and `hostd reload` do, from the home or root it was given; the views
+only see the `Backend` protocol, so tests can hand them another.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from hostd.errors import InstanceError
-from hostd.files import site_paths
-from hostd.layout import Layout
-from hostd.logs import LogLine, read_history, site_log_folders, site_logs
-from hostd.plan import Change, plan_diff
-from hostd.reconcile import Reconciler
-from hostd.report import ApplyReport
-from hostd.settings import Settings, load_settings
-from hostd.sites import load_sites
-from hostd.status import Status, collect_status
-from hostd.wiring import layout_for, make_reconciler, running_layout
+from hostd.core.layout import Layout, layout_for
+from hostd.core.logline import LogLine
+from hostd.core.report import ApplyReport
+from hostd.core.settings import Settings
+from hostd.edges.inputs import instance_view, load_sites, running_instance
+from hostd.edges.logfiles import read_history, site_log_folders, site_logs
+from hostd.errors import InstanceError, UsageError
+from hostd.queries.plan import Pending, pending_site
+from hostd.queries.status import Status, collect_status
+from hostd.runtime.wiring import make_reconciler
 
 logger = logging.getLogger("hostd.dashboard")
-
-
-@dataclass(frozen=True)
-class Pending:
-    """What the next apply would do to one site: its change, why it is refused, the diff."""
-
-    change: str  # added, changed, removed, unchanged
-    error: str | None
-    diff: str
 
 
 class Backend(Protocol):
@@ -70,29 +59,13 @@ class HostdBackend:
 
     def view(self) -> tuple[Layout, Settings]:
         """The running instance's layout and settings, else the files' own (like the CLI)."""
-        try:
-            layout, settings = running_layout(self.home, self.root)
-        except InstanceError:
-            layout = self.layout
-            settings = load_settings(layout.config_file, layout.mode)
-        if self.sites_dir is not None:
-            layout = replace(layout, sites_dir=self.sites_dir.absolute())
-        return layout, settings
-
-    def reconciler(self) -> Reconciler:
-        return make_reconciler(*self.view())
+        return instance_view(self.home, self.root, self.sites_dir)
 
     def status(self) -> Status:
-        return collect_status(self.reconciler())
+        return collect_status(*self.view())
 
     def pending(self, site: str) -> Pending:
-        preview = self.reconciler().preview(only={site})
-        own = set(site_paths(site))
-        live = {path: text for path, text in preview.live_files.items() if path in own}
-        candidate = {path: text for path, text in preview.files.items() if path in own}
-        change = next((p.change for p in preview.plan.sites if p.name == site), Change.UNCHANGED)
-        error = preview.selection.rejected.get(site)
-        return Pending(change.value, str(error) if error else None, plan_diff(live, candidate))
+        return pending_site(*self.view(), site)
 
     def log_lines(self, site: str, count: int) -> list[LogLine] | None:
         layout, _ = self.view()
@@ -102,11 +75,11 @@ class HostdBackend:
         return lines
 
     def reload(self, site: str, wait: float) -> ApplyReport | None:
-        layout, settings = running_layout(self.home, self.root)
+        layout, settings = running_instance(self.home, self.root)
         reconciler = make_reconciler(layout, settings)
         live = reconciler.live()
         if site not in set(load_sites(layout.sites_dir)) | set(live.sites if live else {}):
-            raise InstanceError(f"unknown site {site!r}")
+            raise UsageError(f"unknown site {site!r}")
         done: list[ApplyReport] = []
 
         def apply() -> None:

@@ -23,9 +23,9 @@ from typing import Any
 from dynaconf import Dynaconf, ValidationError, Validator
 from limits import parse_many
 
+from hostd.core.layout import Layout
+from hostd.edges.fs import fsync_dir
 from hostd.errors import SettingsError
-from hostd.layout import Layout
-from hostd.store import fsync_dir
 
 ENV_SWITCH = "HOSTD_DASHBOARD_ENV"
 ENV_PREFIX = "HOSTD_DASHBOARD"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime
 
 from flask import Flask
 
-from hostd.status import uptime
+from hostd.core.timing import ago, uptime
 
 PROGRAM_CLASS = {
     "RUNNING": "success",
@@ -28,19 +27,6 @@ OUTCOME_CLASS = {
     "rejected": "danger",
     "failed": "danger",
 }
-
-
-def ago(when: float | None, now: float | None = None) -> str:
-    """`when` (epoch seconds) as "3m ago"; "-" if unknown."""
-    if not when:
-        return "-"
-    seconds = int((now or time.time()) - when)
-    if seconds < 0:
-        return "just now"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
 
 
 def expiry(iso: str | None, now: datetime | None = None) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hostd.core.builtin import dashboard_domain
+from hostd.core.layout import Layout
+from hostd.core.settings import Settings
 from hostd.dashboard.config import dashboard_dir, private_folder
-from hostd.dashboard.site import dashboard_domain
 from hostd.dashboard.users import UserStore
+from hostd.edges.inputs import load_settings
 from hostd.errors import SettingsError
-from hostd.layout import Layout
-from hostd.settings import Settings, load_settings
 
 
 def users_file(layout: Layout) -> UserStore:

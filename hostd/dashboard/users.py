@@ -17,15 +17,15 @@ from typing import Any
 
 from flask_bcrypt import Bcrypt
 
-from hostd.errors import HostdError
-from hostd.store import write_atomic
+from hostd.edges.fs import write_atomic
+from hostd.errors import UsageError
 
 USER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD_BYTES = 72  # what bcrypt reads; longer passwords are refused, not cut
 
 
-class UserError(HostdError):
+class UserError(UsageError):
     """A user name or password that cannot be stored."""
 
 

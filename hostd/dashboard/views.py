@@ -19,13 +19,13 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from hostd.core.builtin import NAME
+from hostd.core.report import ApplyReport, Tone, report_lines
+from hostd.core.site import SITE_NAME
 from hostd.dashboard.forms import ButtonForm
 from hostd.dashboard.services import services
-from hostd.dashboard.site import NAME
 from hostd.errors import HostdError
-from hostd.model import SITE_NAME
-from hostd.report import ApplyReport, Outcome
-from hostd.status import SiteStatus, Status
+from hostd.queries.status import SiteStatus, Status
 
 logger = logging.getLogger("hostd.dashboard")
 MAX_LOG_LINES = 1000
@@ -100,24 +100,14 @@ def reload(name: str) -> ResponseReturnValue:
     return redirect(here)
 
 
+CATEGORY = {Tone.GOOD: "success", Tone.NEUTRAL: "info", Tone.PROBLEM: "danger"}
+
+
 def report_messages(name: str, report: ApplyReport | None) -> list[tuple[str, str]]:
     """Flash messages for a reload: the lines `hostd reload SITE` prints, coloured."""
     if report is None:
         return [(f"{name}: the reload is still running; its result will show here.", "info")]
-    out: list[tuple[str, str]] = []
-    for result in report.sites:
-        if result.outcome.is_problem:
-            category = "danger"
-        elif result.outcome is Outcome.UNCHANGED:
-            category = "info"
-        else:
-            category = "success"
-        out.append((result.line(), category))
-    if report.rolled_back:
-        out.append((f"rolled back to generation {report.generation}: {report.error}", "danger"))
-    elif report.error:
-        out.append((f"nothing applied: {report.error}", "danger"))
-    return out
+    return [(line.text, CATEGORY[line.tone]) for line in report_lines(report)]
 
 
 def api_status() -> ResponseReturnValue:

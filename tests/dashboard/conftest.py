@@ -16,13 +16,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from hostd.core.report import ApplyReport, Outcome, SiteResult
 from hostd.dashboard import create_app
 from hostd.dashboard.backend import Pending
 from hostd.dashboard.services import Services
+from hostd.edges.logfiles import LogLine
 from hostd.errors import HostdError
-from hostd.logs import LogLine
-from hostd.report import ApplyReport, Outcome, SiteResult
-from hostd.status import SiteStatus, Status
+from hostd.queries.status import SiteStatus, Status
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|'

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from hostd.core.layout import layout_for
 from hostd.dashboard.config import ensure_secret, secrets_file
-from hostd.dashboard.site import package_root
+from hostd.edges.host import package_root
 from hostd.errors import SettingsError
-from hostd.wiring import layout_for
 
 from .conftest import Dashboard, log_in, make_dashboard
 

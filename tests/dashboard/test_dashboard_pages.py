@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
+from hostd.core.report import ApplyReport, Outcome, SiteResult
+from hostd.edges.logfiles import LogLine
 from hostd.errors import InstanceError
-from hostd.logs import LogLine
-from hostd.report import ApplyReport, Outcome, SiteResult
 
 from .conftest import Dashboard, csrf_token, make_dashboard, reloaded, sample_status
 

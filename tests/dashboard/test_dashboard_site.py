@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 from hostd.cli import main
-from hostd.dashboard.site import NAME, dashboard_site, package_root, with_dashboard
+from hostd.core.builtin import NAME, dashboard_site, with_dashboard
+from hostd.core.layout import Layout, layout_for
+from hostd.core.selection import Selection
+from hostd.core.settings import DashboardSettings
+from hostd.core.site import App, Site, Tls
 from hostd.dashboard.users import UserStore
+from hostd.edges.host import own_venv, package_root
+from hostd.edges.inputs import builtin_site, load_settings
 from hostd.errors import SiteError
-from hostd.layout import Layout
-from hostd.model import App, Site, Tls
-from hostd.plan import Selection
-from hostd.settings import DashboardSettings, load_settings
-from hostd.wiring import layout_for
 
 ON = "[dashboard]\nenabled = true\n"
 
@@ -38,7 +39,7 @@ def embedded(home: Path, toml: str = ON) -> Layout:
 
 def test_disabled_by_default(home: Path) -> None:
     layout = embedded(home, "")
-    chosen = with_dashboard(Selection({"a": site("a")}, {}), layout, {})
+    chosen = with_dashboard(Selection({"a": site("a")}, {}), builtin_site(layout), {})
     assert set(chosen.sites) == {"a"}
     assert not load_settings(layout.config_file, layout.mode).dashboard.enabled
 
@@ -46,7 +47,7 @@ def test_disabled_by_default(home: Path) -> None:
 def test_enabled_embedded(home: Path) -> None:
     """Served at dashboard.localhost by hostd's own gunicorn, told where its home is."""
     layout = embedded(home, ON + "workers = 3\n")
-    chosen = with_dashboard(Selection({"a": site("a")}, {}), layout, {})
+    chosen = with_dashboard(Selection({"a": site("a")}, {}), builtin_site(layout), {})
     dashboard = chosen.sites[NAME]
     assert dashboard.domains == ("dashboard.localhost",)
     assert dashboard.file == layout.config_file
@@ -67,11 +68,11 @@ def test_system_mode_needs_a_domain(tmp_path: Path) -> None:
     layout = layout_for(None, root=tmp_path)
     layout.config_file.parent.mkdir(parents=True)
     layout.config_file.write_text(ON)
-    chosen = with_dashboard(Selection({}, {}), layout, {})
+    chosen = with_dashboard(Selection({}, {}), builtin_site(layout), {})
     assert NAME not in chosen.sites
     assert "dashboard.domain is required in system mode" in str(chosen.rejected[NAME])
     layout.config_file.write_text(ON + 'domain = "Admin.Example.com"\ntls = "auto"\n')
-    dashboard = with_dashboard(Selection({}, {}), layout, {}).sites[NAME]
+    dashboard = with_dashboard(Selection({}, {}), builtin_site(layout), {}).sites[NAME]
     assert dashboard.domains == ("admin.example.com",)
     assert dashboard.tls is Tls.AUTO
     assert dashboard.app.user == "root"
@@ -90,31 +91,39 @@ def test_bad_settings_hold_the_dashboard_only(home: Path, table: str, message: s
     """A mistake in [dashboard] refuses the dashboard (kept at its last good version);
     every other site still goes live."""
     layout = embedded(home, f"{ON}{table}\n")
-    live = {NAME: dashboard_site(layout, DashboardSettings(enabled=True))}
-    chosen = with_dashboard(Selection({"a": site("a")}, {}), layout, live)
+    live = {
+        NAME: dashboard_site(layout, DashboardSettings(enabled=True), package_root(), own_venv())
+    }
+    chosen = with_dashboard(Selection({"a": site("a")}, {}), builtin_site(layout), live)
     assert message in str(chosen.rejected[NAME])
     assert chosen.sites == {"a": site("a"), NAME: live[NAME]}
 
 
 def test_disabling_removes_it(home: Path) -> None:
     layout = embedded(home, "[dashboard]\nenabled = false\n")
-    live = {NAME: dashboard_site(layout, DashboardSettings(enabled=True))}
-    assert NAME not in with_dashboard(Selection({}, {}), layout, live).sites
+    live = {
+        NAME: dashboard_site(layout, DashboardSettings(enabled=True), package_root(), own_venv())
+    }
+    assert NAME not in with_dashboard(Selection({}, {}), builtin_site(layout), live).sites
 
 
 def test_reload_of_other_sites_leaves_it_alone(home: Path) -> None:
     """`hostd reload a` keeps the live dashboard even if hostd.toml changed since."""
     layout = embedded(home)
-    live = {NAME: dashboard_site(layout, DashboardSettings(enabled=True))}
+    live = {
+        NAME: dashboard_site(layout, DashboardSettings(enabled=True), package_root(), own_venv())
+    }
     layout.config_file.write_text("[dashboard]\nenabled = false\n")
-    chosen = with_dashboard(Selection({"a": site("a"), NAME: live[NAME]}, {}), layout, live, {"a"})
+    chosen = with_dashboard(
+        Selection({"a": site("a"), NAME: live[NAME]}, {}), builtin_site(layout), live, {"a"}
+    )
     assert chosen.sites[NAME] == live[NAME]
 
 
 def test_a_site_file_cannot_take_its_name(home: Path) -> None:
     layout = embedded(home)
     impostor = site(NAME, "evil.localhost", file=Path(f"/srv/sites.d/{NAME}.yaml"))
-    chosen = with_dashboard(Selection({NAME: impostor}, {}), layout, {})
+    chosen = with_dashboard(Selection({NAME: impostor}, {}), builtin_site(layout), {})
     assert chosen.sites[NAME].file == layout.config_file
     assert "is reserved for hostd's dashboard" in str(chosen.rejected[f"{NAME}.yaml"])
     assert NAME not in chosen.rejected
@@ -123,7 +132,7 @@ def test_a_site_file_cannot_take_its_name(home: Path) -> None:
 def test_a_broken_site_file_with_its_name(home: Path) -> None:
     layout = embedded(home)
     broken = SiteError("malformed YAML", file=Path(f"/srv/sites.d/{NAME}.yml"))
-    chosen = with_dashboard(Selection({}, {NAME: broken}), layout, {})
+    chosen = with_dashboard(Selection({}, {NAME: broken}), builtin_site(layout), {})
     assert NAME in chosen.sites
     assert "reserved" in str(chosen.rejected[f"{NAME}.yml"])
 
@@ -137,7 +146,7 @@ def test_a_new_site_cannot_take_its_domain(home: Path) -> None:
         "a": site("a", "a.localhost", "dashboard.localhost"),
         "b": site("b", "b.localhost", "dashboard.localhost"),
     }
-    chosen = with_dashboard(Selection(sites, {}), layout, {"b": old_b})
+    chosen = with_dashboard(Selection(sites, {}), builtin_site(layout), {"b": old_b})
     assert set(chosen.sites) == {"b", NAME}
     assert chosen.sites["b"] == old_b
     for name in ("a", "b"):
@@ -149,7 +158,7 @@ def test_a_new_site_cannot_take_its_domain(home: Path) -> None:
 def test_a_site_that_had_the_domain_first_keeps_it(home: Path) -> None:
     """Enabling the dashboard on a domain a live site serves refuses the dashboard."""
     layout = embedded(home, ON + 'domain = "a.localhost"\n')
-    chosen = with_dashboard(Selection({"a": site("a")}, {}), layout, {"a": site("a")})
+    chosen = with_dashboard(Selection({"a": site("a")}, {}), builtin_site(layout), {"a": site("a")})
     assert set(chosen.sites) == {"a"}
     assert "'a.localhost' is already served by site 'a'" in str(chosen.rejected[NAME])
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hostd.process import kill_all, processes_mentioning
+from hostd.edges.process import kill_all, processes_mentioning
 
 TESTS = Path(__file__).resolve().parent.parent
 APPS = TESTS / "apps"

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hostd.process import kill_all, processes_mentioning
-from hostd.supervisor import XmlRpcSupervisor
+from hostd.edges.process import kill_all, processes_mentioning
+from hostd.edges.supervisor import XmlRpcSupervisor
 
 from .harness import START_TIMEOUT, free_port
 

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from hostd.nginx import accepting_workers
-from hostd.process import group_members, kill_all
+from hostd.edges.nginx import accepting_workers
+from hostd.edges.process import group_members, kill_all
 
 from .harness import HostdUp, serves, site_yaml, wait_until
 from .stress import self_signed

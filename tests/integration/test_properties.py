@@ -21,19 +21,20 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from hostd.certificate import Certificate, read_certificate
+from hostd.core.certificate import Certificate
+from hostd.core.facts import HostFacts
+from hostd.core.generation import nginx_site_path
+from hostd.core.layout import embedded_layout
+from hostd.core.render import render_generation
+from hostd.core.site import Site, Tls, parse_site
+from hostd.edges.certstore import read_certificate
+from hostd.edges.fs import write_atomic
+from hostd.edges.host import prepare_site_folders
+from hostd.edges.nginx import NginxProcess
+from hostd.edges.runner import SubprocessRunner
+from hostd.edges.supervisor import check_config
 from hostd.errors import SiteError
-from hostd.files import nginx_site_path
-from hostd.folders import prepare_site_folders
-from hostd.instance import Instance
-from hostd.layout import embedded_layout
-from hostd.model import Site, Tls, parse_site
-from hostd.nginx import NginxProcess
-from hostd.render import render_generation
-from hostd.runner import SubprocessRunner
-from hostd.store import write_atomic
-from hostd.supervisor import check_config
-from hostd.wiring import tool
+from hostd.runtime.wiring import tool
 
 from .harness import free_port
 from .stress import self_signed
@@ -187,7 +188,7 @@ def names(block: Directive) -> set[str]:
     return {d.name for d in block.block or []}
 
 
-def assert_intended(site: Site, text: str, instance: Instance, cert: Certificate | None) -> None:
+def assert_intended(site: Site, text: str, instance: HostFacts, cert: Certificate | None) -> None:
     """The server blocks of `site` hold exactly the template's directives, with its values."""
     top = directives(text)
     assert [d.name for d in top] == ["upstream", "server"] + (["server"] if cert else [])
@@ -240,8 +241,8 @@ class Scratch:
     root: Path
     certificate: Certificate
 
-    def instance(self, certificates: dict[str, Certificate]) -> Instance:
-        return Instance(
+    def instance(self, certificates: dict[str, Certificate]) -> HostFacts:
+        return HostFacts(
             layout=embedded_layout(self.root / "h"),
             http_port=free_port(),
             https_port=free_port(),

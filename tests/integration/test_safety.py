@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hostd.render import templates_dir
+from hostd.core.render import templates_dir
 
 from .harness import APPS, HostdUp, site_yaml
 

@@ -10,17 +10,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 RENDER_FROM_WHEEL = """
-import hostd, hostd.render
+import hostd, hostd.core.render
 from pathlib import Path
-from hostd.instance import Instance
-from hostd.layout import embedded_layout
-from hostd.model import parse_site
+from hostd.core.facts import HostFacts
+from hostd.core.layout import embedded_layout
+from hostd.core.site import parse_site
 text = 'domains: [demo.test]\\napp: {root: /srv/app, wsgi: a:app}'
 site = parse_site(Path('/srv/sites/demo.yaml'), text)
-instance = Instance(layout=embedded_layout(Path('/srv/h')))
-files = hostd.render.render_generation({'demo': site}, instance)
+instance = HostFacts(layout=embedded_layout(Path('/srv/h')))
+files = hostd.core.render.render_generation({'demo': site}, instance)
 print(hostd.__file__)
-print(hostd.render.templates_dir())
+print(hostd.core.render.templates_dir())
 print(files['nginx/sites/demo.conf'])
 """
 

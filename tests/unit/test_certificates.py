@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from hostd.certbot import certbot_argv, certbot_environment
-from hostd.certificate import Certificate
-from hostd.certs import retry_delay
-from hostd.layout import embedded_layout
-from hostd.settings import LETS_ENCRYPT, AcmeSettings
+from hostd.apply.renewal import retry_delay
+from hostd.core.certificate import Certificate
+from hostd.core.layout import embedded_layout
+from hostd.core.settings import LETS_ENCRYPT, AcmeSettings
+from hostd.edges.certbot import certbot_argv, certbot_environment
 
 NOW = datetime.datetime(2026, 11, 22, 12, 0, tzinfo=datetime.UTC)
 DAY = datetime.timedelta(days=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hostd.crashloop import Action, CrashLoopGuard
+from hostd.core.crashloop import Action, CrashLoopGuard
 
 
 def test_a_program_started_too_often_is_stopped_and_retried_with_doubling_delays() -> None:

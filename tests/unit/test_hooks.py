@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from hostd.hooks import (
+from hostd.core.attachment import (
     declares_default_server,
     nginx_hook_text,
     supervisor_glob,
     with_supervisor_include,
 )
-from hostd.layout import system_layout
+from hostd.core.layout import system_layout
 
 LAYOUT = system_layout(Path("/"))
 GLOB = "/var/lib/hostd/live/supervisor/programs/*.conf"

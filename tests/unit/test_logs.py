@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from hostd.cli import build_parser
-from hostd.errors import SettingsError
-from hostd.layout import embedded_layout, system_layout
-from hostd.logs import (
+from hostd.core.layout import embedded_layout, system_layout
+from hostd.core.logline import line_time, parse_since
+from hostd.core.logrotate import logrotate_argv, render_logrotate, rotated_files
+from hostd.edges.logfiles import (
     CHUNK,
     Follower,
     LogFilter,
@@ -21,14 +22,12 @@ from hostd.logs import (
     error_event,
     last_error_event,
     last_matching,
-    line_time,
     merged,
-    parse_since,
     read_history,
     site_log_folders,
 )
-from hostd.rotation import logrotate_argv, render_logrotate, rotated_files
-from hostd.status import last_error
+from hostd.errors import SettingsError
+from hostd.queries.status import last_error
 
 T0 = datetime.fromisoformat("2024-05-01T13:55:36+00:00").timestamp()
 

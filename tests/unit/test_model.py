@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from hostd.core.site import App, Site, Tls, duplicate_domain_errors, parse_site, site_from_dict
 from hostd.errors import SiteError
-from hostd.model import App, Site, Tls, duplicate_domain_errors, parse_site, site_from_dict
 
 FILE = Path("/srv/sites.d/blog.yaml")
 APP = "app:\n  root: /srv/apps/blog\n  wsgi: blog:app\n"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hostd.core.facts import HostFacts
+from hostd.core.layout import embedded_layout
+from hostd.core.plan import Change, SitePlan, make_plan, plan_diff
+from hostd.core.render import render_generation
+from hostd.core.selection import select_sites
+from hostd.core.site import Site, parse_site
 from hostd.errors import SiteError
-from hostd.instance import Instance
-from hostd.layout import embedded_layout
-from hostd.model import Site, parse_site
-from hostd.plan import Change, SitePlan, make_plan, plan_diff, select_sites
-from hostd.render import render_generation
 
-INSTANCE = Instance(layout=embedded_layout(Path("/srv/hostd"), Path("/srv/sites")), cores=2)
+INSTANCE = HostFacts(layout=embedded_layout(Path("/srv/hostd"), Path("/srv/sites")), cores=2)
 
 
 def site(name: str, *domains: str, env: str = "") -> Site:

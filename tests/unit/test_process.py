@@ -7,13 +7,13 @@ import resource
 import subprocess
 import sys
 
-from hostd.process import MAX_OPEN_FILES, group_members, raise_open_files_limit, start_time
+from hostd.edges.process import MAX_OPEN_FILES, group_members, raise_open_files_limit, start_time
 
 
 def test_the_open_files_limit_is_raised_to_the_hard_limit() -> None:
     """With a soft limit of 256, hostd raises it as far as the hard limit lets it."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    code = "from hostd.process import raise_open_files_limit as r; print(r())"
+    code = "from hostd.edges.process import raise_open_files_limit as r; print(r())"
     done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True, text=True, check=True,

@@ -15,11 +15,11 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from hostd.core.facts import HostFacts
+from hostd.core.layout import embedded_layout
+from hostd.core.render import render_program
+from hostd.core.site import Site, parse_site
 from hostd.errors import SiteError
-from hostd.instance import Instance
-from hostd.layout import embedded_layout
-from hostd.model import Site, parse_site
-from hostd.render import render_program
 
 FILE = Path("/srv/sites.d/alpha.yaml")
 BUDGET = settings(max_examples=60, deadline=None, derandomize=True, database=None)
@@ -175,7 +175,7 @@ def supervisor_environment(site: Site) -> dict[str, str]:
     with tempfile.TemporaryDirectory(prefix="hd-prop-") as folder:
         layout = embedded_layout(Path(folder))
         layout.site_log_dir(site.name).mkdir(parents=True)
-        program = render_program(site, Instance(layout=layout))
+        program = render_program(site, HostFacts(layout=layout))
         main = Path(folder) / "supervisord.conf"
         (Path(folder) / "alpha.conf").write_text(program)
         main.write_text(

@@ -20,12 +20,10 @@ import pytest
 from supervisor.options import ServerOptions
 
 import hostd
-from hostd.errors import SupervisorError
-from hostd.files import nginx_site_path, program_path
-from hostd.instance import Instance
-from hostd.layout import Layout, embedded_layout, system_layout
-from hostd.model import Site, parse_site
-from hostd.render import (
+from hostd.core.facts import HostFacts
+from hostd.core.generation import nginx_site_path, program_path
+from hostd.core.layout import Layout, embedded_layout, system_layout
+from hostd.core.render import (
     DEFAULT_SERVER,
     gunicorn_argv,
     program_environment,
@@ -34,12 +32,14 @@ from hostd.render import (
     served_fingerprint,
     templates_dir,
 )
-from hostd.supervisor import check_config
+from hostd.core.site import Site, parse_site
+from hostd.edges.supervisor import check_config
+from hostd.errors import SupervisorError
 
 CASES = Path(__file__).resolve().parent.parent / "cases"
 UPDATE = os.environ.get("HOSTD_UPDATE_GOLDEN") == "1"
 GUNICORN = Path("/opt/hostd/bin/gunicorn")
-INSTANCE = Instance(
+INSTANCE = HostFacts(
     layout=embedded_layout(Path("/srv/hostd"), Path("/srv/sites")), cores=2, gunicorn=GUNICORN
 )
 TEMPLATES = ("default", "hostd", "nginx", "program", "site", "supervisord")
@@ -117,21 +117,21 @@ def test_a_venv_site_runs_its_own_gunicorn() -> None:
 @pytest.mark.parametrize(("cores", "workers"), [(1, "3"), (2, "5"), (8, "17")])
 def test_auto_workers_are_twice_the_cores_plus_one(cores: int, workers: str) -> None:
     """`workers: auto` (or none) means 2 * cores + 1."""
-    instance = Instance(layout=INSTANCE.layout, cores=cores, gunicorn=GUNICORN)
+    instance = HostFacts(layout=INSTANCE.layout, cores=cores, gunicorn=GUNICORN)
     argv = gunicorn_argv(site("blog", app="  workers: auto\n"), instance)
     assert argv[argv.index("--workers") + 1] == workers
 
 
 def test_explicit_workers_do_not_depend_on_the_cores() -> None:
     """A number of workers in the site file is taken as it is."""
-    instance = Instance(layout=INSTANCE.layout, cores=16, gunicorn=GUNICORN)
+    instance = HostFacts(layout=INSTANCE.layout, cores=16, gunicorn=GUNICORN)
     argv = gunicorn_argv(case_site("static-tls"), instance)
     assert argv[argv.index("--workers") + 1] == "4"
 
 
 def test_control_socket_only_for_gunicorns_that_take_it() -> None:
     """`--control-socket` is passed only to a gunicorn known to understand it."""
-    instance = Instance(
+    instance = HostFacts(
         layout=INSTANCE.layout, gunicorn=GUNICORN, control_socket_gunicorns=frozenset({GUNICORN})
     )
     argv = gunicorn_argv(case_site("minimal"), instance)
@@ -171,7 +171,7 @@ def test_a_generation_has_its_main_configs_in_both_modes() -> None:
     """nginx.conf and supervisord.conf: run by embedded mode, used for checks in system mode."""
     sites = {"blog": site("blog")}
     embedded = render_generation(sites, INSTANCE)
-    system = render_generation(sites, Instance(layout=system_layout(), gunicorn=GUNICORN))
+    system = render_generation(sites, HostFacts(layout=system_layout(), gunicorn=GUNICORN))
     shared = ["nginx/hostd.conf", DEFAULT_SERVER]
     main = ["nginx/nginx.conf", "supervisor/supervisord.conf"]
     site_files = [nginx_site_path("blog"), program_path("blog")]
@@ -184,7 +184,7 @@ def test_a_generation_has_its_main_configs_in_both_modes() -> None:
 def test_the_user_applies_in_system_mode_only() -> None:
     """`user:` runs the program as that user on a real host, and is ignored when embedded."""
     api = case_site("env-venv")
-    system = Instance(layout=system_layout(), gunicorn=GUNICORN)
+    system = HostFacts(layout=system_layout(), gunicorn=GUNICORN)
     assert "\nuser=www-api\n" in render_site(api, system)[program_path("env-venv")]
     assert "user=" not in render_site(api, INSTANCE)[program_path("env-venv")]
 
@@ -201,8 +201,8 @@ def test_templates_are_found_in_the_source_tree() -> None:
 def test_another_templates_folder_can_be_used(tmp_path: Path) -> None:
     """An instance pointed at another templates folder renders with those templates."""
     for name in TEMPLATES:
-        (tmp_path / f"{name}.conf.j2").write_text(f"{name} for {{{{ instance.http_port }}}}\n")
-    instance = Instance(layout=INSTANCE.layout, templates=tmp_path, http_port=9000)
+        (tmp_path / f"{name}.conf.j2").write_text(f"{name} for {{{{ host.http_port }}}}\n")
+    instance = HostFacts(layout=INSTANCE.layout, templates=tmp_path, http_port=9000)
     files = render_site(site("blog"), instance)
     assert files[nginx_site_path("blog")] == "site for 9000\n"
 
@@ -225,7 +225,7 @@ def test_every_program_file_parses_with_supervisors_own_parser(tmp_path: Path) -
     """Supervisor reads back each program with the command and environment hostd meant."""
     sites = {case: case_site(case) for case in all_cases()}
     layout = home_layout(tmp_path / "home", list(sites))
-    instance = Instance(layout=layout, gunicorn=GUNICORN, config_root=tmp_path)
+    instance = HostFacts(layout=layout, gunicorn=GUNICORN, config_root=tmp_path)
     write_generation(tmp_path, render_generation(sites, instance))
     conf = tmp_path / "supervisor" / "supervisord.conf"
     check_config(conf)
@@ -244,7 +244,7 @@ def test_every_program_file_parses_with_supervisors_own_parser(tmp_path: Path) -
 def test_a_broken_program_file_is_refused_by_supervisors_parser(tmp_path: Path) -> None:
     """check_config really parses: a program that is not valid makes it fail."""
     layout = home_layout(tmp_path / "home", ["blog"])
-    instance = Instance(layout=layout, gunicorn=GUNICORN, config_root=tmp_path)
+    instance = HostFacts(layout=layout, gunicorn=GUNICORN, config_root=tmp_path)
     files = render_generation({"blog": site("blog")}, instance)
     files[program_path("blog")] += "startsecs=soon\n"
     write_generation(tmp_path, files)

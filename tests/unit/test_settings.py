@@ -1,4 +1,4 @@
-"""Instance settings: hostd.toml on top of the mode's defaults, and command-line overrides."""
+"""HostFacts settings: hostd.toml on top of the mode's defaults, and command-line overrides."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from hostd.errors import SettingsError
-from hostd.layout import Mode
-from hostd.settings import (
+from hostd.core.layout import Mode
+from hostd.core.settings import (
     LETS_ENCRYPT,
     AcmeSettings,
     ApplySettings,
     HttpSettings,
     Settings,
-    load_settings,
     with_overrides,
 )
+from hostd.edges.inputs import load_settings
+from hostd.errors import SettingsError
 
 
 def toml(tmp_path: Path, text: str) -> Path:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from hostd.core.site import Site
+from hostd.edges.inputs import MAX_SITE_FILE, is_site_file, load_site, load_sites
 from hostd.errors import SiteError
-from hostd.model import Site
-from hostd.sites import MAX_SITE_FILE, is_site_file, load_site, load_sites
 
 FLASK_APP = "from flask import Flask\n\napp = Flask(__name__)\n"
 

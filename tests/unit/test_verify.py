@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hostd.verify import root_cause
+from hostd.edges.verify import root_cause
 
 GUNICORN_TAIL = """\
 [2026-11-22 02:00:00 +0000] [10] [INFO] Booting worker with pid: 11

@@ -1,0 +1,108 @@
+"""Going live: write and switch to a generation, start what changed, reload nginx
+while the apps boot, verify them; and switching everything back when nginx will
+not take a generation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from hostd.apply.candidate import Renderer
+from hostd.apply.ports import Apps, Events, Generations, Nginx, Supervisor
+from hostd.core.generation import Files, Generation
+from hostd.core.plan import Change, make_plan
+from hostd.core.render import served_fingerprint
+from hostd.core.report import ApplyReport, Outcome, SiteResult
+from hostd.core.site import Site
+from hostd.errors import NginxError
+
+
+@dataclass(frozen=True)
+class Switched:
+    """A generation made live: the apps that did not come up, or nginx's refusal."""
+
+    generation: Generation
+    failures: dict[str, str]
+    refusal: NginxError | None = None
+
+
+class GoLive:
+    def __init__(
+        self,
+        renderer: Renderer,
+        generations: Generations,
+        supervisor: Supervisor,
+        nginx: Nginx,
+        apps: Apps,
+        events: Events,
+    ) -> None:
+        self.renderer = renderer
+        self.generations = generations
+        self.supervisor = supervisor
+        self.nginx = nginx
+        self.apps = apps
+        self.events = events
+
+    def switch(self, sites: Mapping[str, Site], current: Generation) -> Switched:
+        """Write and switch to a generation serving `sites`, start what changed, reload
+        nginx while the apps boot, then verify them."""
+        generation = self.generations.write(self.renderer.files(sites), sites, base=current)
+        self.generations.switch(generation)
+        started = self.start_programs(set(current.sites) | set(sites))
+        try:
+            self.reload_nginx(generation.files)
+        except NginxError as exc:
+            return Switched(generation, {}, exc)
+        failures = self.apps.failures([sites[n] for n in started if n in sites])
+        return Switched(generation, failures)
+
+    def start_programs(self, ours: Collection[str]) -> list[str]:
+        """Apply Supervisor's pending changes for added and changed site programs;
+        the programs started."""
+        diff = self.supervisor.reload_config()
+        for group in diff.changed:
+            if group in ours:
+                self.supervisor.remove(group)
+                self.supervisor.add(group)
+        for group in diff.added:
+            if group in ours:
+                self.supervisor.add(group)
+        return [g for g in (*diff.changed, *diff.added) if g in ours]
+
+    def remove_programs(self, ours: Collection[str]) -> None:
+        diff = self.supervisor.reload_config()
+        for group in diff.removed:
+            if group in ours:
+                self.supervisor.remove(group)
+
+    def reload_nginx(self, files: Files) -> None:
+        """Reload nginx unless it serves `files` already. Raises NginxError."""
+        expected = served_fingerprint(files)
+        if self.nginx.served_fingerprint() != expected:
+            self.nginx.reload(expected)
+
+    def roll_back(
+        self, live: Generation, failed: Generation, error: NginxError,
+        only: Collection[str] | None,
+    ) -> ApplyReport:  # fmt: skip
+        """Switch everything back to `live` after nginx refused `failed`."""
+        self.events.emit("rollback", generation=failed.id, to=live.id, error=str(error))
+        self.generations.switch(live)
+        ours = set(live.sites) | set(failed.sites)
+        self.start_programs(ours)
+        self.remove_programs(ours)
+        detail = f"rolled back: {error}"
+        try:
+            self.reload_nginx(live.files)
+        except NginxError as again:
+            detail += f"; the previous configuration did not reload either: {again}"
+        plan = make_plan(live.files, failed.files, live.sites, failed.sites)
+        results = [
+            SiteResult(p.name, Outcome.FAILED, detail, held=p.name in live.sites)
+            if p.change is not Change.UNCHANGED
+            else SiteResult(p.name, Outcome.UNCHANGED)
+            for p in plan.sites
+            if only is None or p.name in only
+        ]
+        return ApplyReport(live.id, results, rolled_back=True, error=str(error))

@@ -1,0 +1,35 @@
+"""`hostd reload [SITE...]`: apply the site files now, through the running instance's
+transaction."""
+
+from __future__ import annotations
+
+import argparse
+
+from hostd.cli.common import home_of, print_report, root_of
+from hostd.edges.inputs import load_sites, running_instance
+from hostd.errors import EXIT_OK, EXIT_PROBLEM, UsageError
+from hostd.runtime.wiring import make_reconciler
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+             common: argparse.ArgumentParser) -> None:  # fmt: skip
+    reload = sub.add_parser("reload", parents=[common], help="apply the site files now")
+    reload.add_argument("sites", nargs="*", metavar="SITE", help="only these sites")
+    reload.set_defaults(handler=run_reload)
+
+
+def run_reload(args: argparse.Namespace) -> int:
+    layout, settings = running_instance(home_of(args), root_of(args))
+    reconciler = make_reconciler(layout, settings)
+    only = set(args.sites) or None
+    if only:
+        live = reconciler.live()
+        known = set(load_sites(layout.sites_dir)) | set(live.sites if live else {})
+        unknown = sorted(only - known)
+        if unknown:
+            raise UsageError(
+                f"unknown site(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+    report = reconciler.apply(only)
+    print_report(report)
+    return EXIT_OK if report.ok else EXIT_PROBLEM

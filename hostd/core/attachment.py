@@ -1,0 +1,60 @@
+"""The two lines system mode adds to the machine's configuration. Pure text functions.
+
+nginx: one file in conf.d (inside http{} on Debian) that includes hostd's live
+configuration. Supervisor: one more glob on the `files =` line of its [include]
+section (Supervisor does not follow an include inside an included file).
+"""
+
+from __future__ import annotations
+
+import re
+
+from hostd.core.layout import Layout
+
+MARK = "hostd"
+
+
+def nginx_hook_text(layout: Layout) -> str:
+    return (
+        "# Added by hostd: serve the sites of /etc/hostd/sites.d. Remove this file to detach.\n"
+        f"include {layout.live_link}/nginx/hostd.conf;\n"
+    )
+
+
+def supervisor_glob(layout: Layout) -> str:
+    return f"{layout.live_link}/supervisor/programs/*.conf"
+
+
+_SECTION = re.compile(r"^\s*\[(?P<name>[^\]]+)\]\s*$")
+_FILES = re.compile(r"^(?P<key>\s*files\s*[=:])(?P<value>.*)$")
+
+
+def with_supervisor_include(text: str, glob: str) -> str | None:
+    """`text` with `glob` added to its [include] files, or None if it is there already."""
+    lines = text.splitlines()
+    section = None
+    for index, line in enumerate(lines):
+        match = _SECTION.match(line)
+        if match:
+            section = match.group("name").strip()
+            continue
+        files = _FILES.match(line)
+        if section == "include" and files:
+            if glob in files.group("value").split():
+                return None
+            lines[index] = f"{files.group('key')}{files.group('value').rstrip()} {glob}"
+            return "\n".join(lines) + "\n"
+    if section_names(lines).count("include"):
+        raise ValueError("its [include] section has no files line")
+    return text.rstrip("\n") + f"\n\n[include]\nfiles = {glob}\n"
+
+
+def section_names(lines: list[str]) -> list[str]:
+    return [m.group("name").strip() for line in lines if (m := _SECTION.match(line))]
+
+
+def declares_default_server(text: str) -> bool:
+    """True if an nginx config file claims default_server on some listen."""
+    return any(
+        "default_server" in line.split("#", 1)[0] and "listen" in line for line in text.splitlines()
+    )

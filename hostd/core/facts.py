@@ -1,0 +1,44 @@
+"""The facts about this host that rendering needs besides the sites themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hostd.core.certificate import Certificate
+from hostd.core.layout import Layout
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    layout: Layout
+    listen: str = "127.0.0.1"
+    http_port: int = 8080
+    https_port: int = 8443
+    cores: int = 1
+    gunicorn: Path = Path("/usr/bin/gunicorn")  # used by sites without a venv
+    # gunicorn executables new enough (>= 25.1) to take --control-socket
+    control_socket_gunicorns: frozenset[Path] = field(default_factory=frozenset)
+    nginx_user: str | None = None  # embedded as root: run workers as the invoking user
+    nginx_workers: int = 2
+    default_user: str = "www-data"  # system mode: who runs a site without `user:`
+    mime_types: Path = Path("/etc/nginx/mime.types")
+    templates: Path | None = None  # another templates folder (HOSTD_TEMPLATES)
+    # where nginx and supervisord read this generation from; a scratch copy for checks
+    config_root: Path | None = None
+    # site -> the certificate its HTTPS block serves (only servable ones)
+    certificates: Mapping[str, Certificate] = field(default_factory=dict)
+
+    @property
+    def auto_workers(self) -> int:
+        return 2 * self.cores + 1
+
+    @property
+    def config_dir(self) -> Path:
+        return self.config_root or self.layout.live_link
+
+    @property
+    def probe_host(self) -> str:
+        """The address hostd itself uses to reach its nginx."""
+        return "127.0.0.1" if self.listen in ("0.0.0.0", "*") else self.listen

@@ -1,0 +1,67 @@
+"""A generation as data: every generated file by its path inside the generation,
+and the sites it serves.
+
+    nginx/nginx.conf, nginx/hostd.conf, nginx/default.conf, nginx/sites/<site>.conf
+    supervisor/supervisord.conf, supervisor/programs/<site>.conf
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hostd.core.site import Site
+
+Files = Mapping[str, str]
+
+NGINX = "nginx/"
+SUPERVISOR = "supervisor/"
+PROGRAMS = f"{SUPERVISOR}programs/"
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One complete generation as written to disk: never changed once written."""
+
+    id: int
+    path: Path
+    files: dict[str, str]
+    sites: dict[str, Site]
+
+    @property
+    def name(self) -> str:
+        return f"{self.id:06d}"
+
+
+def nginx_site_path(site: str) -> str:
+    return f"{NGINX}sites/{site}.conf"
+
+
+def program_path(site: str) -> str:
+    return f"{PROGRAMS}{site}.conf"
+
+
+def site_paths(site: str) -> tuple[str, str]:
+    return nginx_site_path(site), program_path(site)
+
+
+def nginx_files(files: Files) -> dict[str, str]:
+    return {path: text for path, text in files.items() if path.startswith(NGINX)}
+
+
+def file_mode(relative: str) -> int:
+    """Program files and the manifest carry app environments: owner only."""
+    return 0o644 if relative.startswith(NGINX) else 0o600
+
+
+def fingerprint(files: Files) -> str:
+    """A short digest of `files`, independent of dict order."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.encode())
+        digest.update(b"\0")
+        digest.update(files[path].encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]

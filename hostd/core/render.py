@@ -1,0 +1,182 @@
+"""Rendering: sites and host facts in, generated file contents out. Pure.
+
+Templates live in the top-level `templates/` folder of the source tree and inside
+the wheel as `hostd/templates/`; `templates_dir` finds whichever is there.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from hostd.core.facts import HostFacts
+from hostd.core.generation import Files, fingerprint, nginx_files, nginx_site_path, program_path
+from hostd.core.layout import Mode
+from hostd.core.site import Site
+
+GRACEFUL_TIMEOUT = 25
+TIMEOUT = 30
+DEFAULT_SERVER = "nginx/default.conf"
+
+
+def templates_dir() -> Path:
+    """The folder holding the templates, installed or in a source checkout."""
+    package = Path(__file__).resolve().parent.parent  # hostd/
+    for candidate in (package / "templates", package.parent / "templates"):
+        if (candidate / "site.conf.j2").is_file():
+            return candidate
+    raise FileNotFoundError(f"hostd templates not found next to {package}")
+
+
+def ini_value(value: object) -> str:
+    """`value` for a Supervisor option: `%` doubled against %-expansion."""
+    return str(value).replace("%", "%%")
+
+
+@cache
+def _environment(folder: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["ini"] = ini_value
+    return env
+
+
+def template(name: str, folder: Path | None = None) -> jinja2.Template:
+    """The template `name` from `folder` (default: hostd's own templates)."""
+    return _environment(folder or templates_dir()).get_template(name)
+
+
+def _render(facts: HostFacts, name: str, **context: Any) -> str:
+    """Template `name` rendered with `facts` and its layout, plus `context`."""
+    page = template(name, facts.templates)
+    return page.render(host=facts, layout=facts.layout, **context)
+
+
+def gunicorn_of(site: Site, facts: HostFacts) -> Path:
+    return site.app.venv / "bin" / "gunicorn" if site.app.venv else facts.gunicorn
+
+
+def gunicorn_argv(site: Site, facts: HostFacts) -> list[str]:
+    """The command Supervisor runs for `site`."""
+    layout = facts.layout
+    gunicorn = gunicorn_of(site, facts)
+    argv = [
+        str(gunicorn),
+        "--config", str(layout.gunicorn_conf),  # not the app's own gunicorn.conf.py
+        "--chdir", str(site.app.root),
+        "--bind", f"unix:{layout.site_socket(site.name)}",
+        "--workers", str(site.app.workers or facts.auto_workers),
+        "--timeout", str(TIMEOUT),
+        "--graceful-timeout", str(GRACEFUL_TIMEOUT),
+        "--error-logfile", "-",
+    ]  # fmt: skip
+    if gunicorn in facts.control_socket_gunicorns:
+        argv += ["--control-socket", str(layout.site_control_socket(site.name))]
+    argv.append(site.app.wsgi)
+    return argv
+
+
+def program_environment(site: Site) -> dict[str, str]:
+    """The environment of a site's program, on top of supervisord's own."""
+    path = "/usr/local/bin:/usr/bin:/bin"
+    env = {"PYTHONUNBUFFERED": "1", "PATH": path, "HOSTD_SITE": site.name}
+    if site.app.venv:
+        env["PATH"] = f"{site.app.venv}/bin:{path}"
+        env["VIRTUAL_ENV"] = str(site.app.venv)
+    env.update(site.app.env)
+    return env
+
+
+def program_user(site: Site, facts: HostFacts) -> str | None:
+    """Who the program runs as: system mode, the site's user (default www-data)."""
+    if facts.layout.mode is not Mode.SYSTEM:
+        return None
+    return site.app.user or facts.default_user
+
+
+def render_program(site: Site, facts: HostFacts) -> str:
+    environment = ",".join(
+        f'{key}="{ini_value(value)}"' for key, value in program_environment(site).items()
+    )
+    user = program_user(site, facts)
+    return _render(
+        facts,
+        "program.conf.j2",
+        site=site,
+        command=shlex.join(gunicorn_argv(site, facts)),
+        environment=environment,
+        graceful_timeout=GRACEFUL_TIMEOUT,
+        log_dir=facts.layout.site_log_dir(site.name),
+        user=user,
+    )
+
+
+def render_server(site: Site, facts: HostFacts) -> str:
+    layout = facts.layout
+    return _render(
+        facts,
+        "site.conf.j2",
+        site=site,
+        socket=layout.site_socket(site.name),
+        log_dir=layout.site_log_dir(site.name),
+        certificate=facts.certificates.get(site.name),
+        https_port_suffix="" if facts.https_port == 443 else f":{facts.https_port}",
+    )
+
+
+def render_site(site: Site, facts: HostFacts) -> dict[str, str]:
+    """The files that belong to one site."""
+    return {
+        nginx_site_path(site.name): render_server(site, facts),
+        program_path(site.name): render_program(site, facts),
+    }
+
+
+def render_generation(sites: Mapping[str, Site], facts: HostFacts) -> dict[str, str]:
+    """Every file of a generation serving exactly `sites`."""
+    files: dict[str, str] = {}
+    for name in sorted(sites):
+        files.update(render_site(sites[name], facts))
+    return {**files, **render_shared(files, facts)}
+
+
+def render_shared(site_files: Files, facts: HostFacts) -> dict[str, str]:
+    """The files every generation has besides its sites': main configs and the catch-all,
+    which answers the fingerprint of all the rest."""
+    shared = {
+        "nginx/hostd.conf": _render(facts, "hostd.conf.j2"),
+        "nginx/nginx.conf": _render(facts, "nginx.conf.j2", pid_file=_pid_file(facts)),
+        "supervisor/supervisord.conf": _render(facts, "supervisord.conf.j2"),
+    }
+    fingerprint = served_fingerprint({**site_files, **shared})
+    shared[DEFAULT_SERVER] = _render(facts, "default.conf.j2", fingerprint=fingerprint)
+    return shared
+
+
+def _pid_file(facts: HostFacts) -> Path:
+    """Embedded: the private nginx's pid file. System: a harmless one for checks."""
+    layout = facts.layout
+    if layout.mode is Mode.EMBEDDED:
+        return layout.nginx_pid
+    return layout.nginx_prefix / "check.pid"
+
+
+def served_fingerprint(files: Files) -> str:
+    """What nginx's fingerprint location answers once it serves `files`.
+
+    A digest of every nginx file but the catch-all, which carries the answer.
+    """
+    nginx = nginx_files(files)
+    nginx.pop(DEFAULT_SERVER, None)
+    return fingerprint(nginx)

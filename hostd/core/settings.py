@@ -1,0 +1,136 @@
+"""HostFacts settings: hostd.toml parsed and checked, with command-line overrides. Pure;
+`hostd.edges.inputs.load_settings` reads the file."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from hostd.core.layout import Mode
+from hostd.errors import SettingsError
+
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    listen: str = "127.0.0.1"
+    port: int = 8080
+    https_port: int = 8443
+
+
+@dataclass(frozen=True)
+class AcmeSettings:
+    server: str = LETS_ENCRYPT
+    email: str = ""
+    ca_bundle: str = ""
+    staging: bool = False
+    preflight: bool = True  # fetch a token through each domain before asking the CA
+    resolver: str = ""  # "host:port" of a DNS server for the preflight; "" = the system's
+
+
+@dataclass(frozen=True)
+class ApplySettings:
+    start_timeout: float = 30.0  # seconds a new app gets to answer
+
+
+@dataclass(frozen=True)
+class CrashLoopSettings:
+    max_starts: int = 5  # starts within `window` seconds that make a crash loop
+    window: float = 60.0
+    base_delay: float = 10.0  # first wait before starting it again; doubles each time
+    max_delay: float = 600.0
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """hostd's web dashboard, served as the site `hostd-dashboard` (see hostd.core.builtin)."""
+
+    enabled: bool = False
+    domain: str = ""  # "" = dashboard.localhost when embedded; system mode needs one
+    tls: str = "off"  # off | auto
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    http: HttpSettings = field(default_factory=HttpSettings)
+    acme: AcmeSettings = field(default_factory=AcmeSettings)
+    apply: ApplySettings = field(default_factory=ApplySettings)
+    crashloop: CrashLoopSettings = field(default_factory=CrashLoopSettings)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
+
+
+def default_settings(mode: Mode) -> Settings:
+    if mode is Mode.SYSTEM:
+        return Settings(http=HttpSettings(listen="0.0.0.0", port=80, https_port=443))
+    return Settings()
+
+
+def parse_settings(text: str, path: Path, mode: Mode) -> Settings:
+    """The settings `text` (the content of `path`) holds, on top of the mode's defaults."""
+    defaults = default_settings(mode)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: {exc}") from exc
+    known = {
+        "http": defaults.http,
+        "acme": defaults.acme,
+        "apply": defaults.apply,
+        "crashloop": defaults.crashloop,
+        "dashboard": defaults.dashboard,
+    }
+    tables: dict[str, Any] = {}
+    for name, table in data.items():
+        if name not in known or not isinstance(table, dict):
+            raise SettingsError(f"{path}: unknown table [{name}] (known: {', '.join(known)})")
+        tables[name] = _table(path, name, known[name], table)
+    settings = replace(defaults, **tables)
+    return with_overrides(settings)
+
+
+def _table(path: Path, name: str, default: Any, table: dict[str, Any]) -> Any:
+    fields = default.__dataclass_fields__
+    for key, value in table.items():
+        if key not in fields:
+            raise SettingsError(f"{path}: unknown key {name}.{key}")
+        expected = type(getattr(default, key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+            raise SettingsError(f"{path}: {name}.{key} must be a {expected.__name__}")
+        table[key] = value
+    return replace(default, **table)
+
+
+def with_overrides(
+    settings: Settings,
+    *,
+    listen: str | None = None,
+    http_port: int | None = None,
+    https_port: int | None = None,
+) -> Settings:
+    """`settings` with command-line values on top, checked."""
+    http = replace(
+        settings.http,
+        listen=listen if listen is not None else settings.http.listen,
+        port=http_port if http_port is not None else settings.http.port,
+        https_port=https_port if https_port is not None else settings.http.https_port,
+    )
+    try:
+        ipaddress.IPv4Address(http.listen)
+    except ValueError:
+        raise SettingsError(f"http.listen must be an IPv4 address, not {http.listen!r}") from None
+    for name, port in (("http.port", http.port), ("http.https_port", http.https_port)):
+        if not 1 <= port <= 65535:
+            raise SettingsError(f"{name} must be a port number from 1 to 65535, not {port}")
+    if http.port == http.https_port:
+        raise SettingsError("http.port and http.https_port must differ")
+    if not 0 < settings.apply.start_timeout < math.inf:
+        raise SettingsError("apply.start_timeout must be a positive number of seconds")
+    return replace(settings, http=http)

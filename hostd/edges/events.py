@@ -1,0 +1,55 @@
+"""hostd's own event log: one JSON line per event, globally and in the site's folder.
+
+`EventLog` is the real `hostd.apply.ports.Events`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from hostd.core.layout import Layout
+from hostd.core.timing import iso_time
+
+logger = logging.getLogger("hostd")
+
+
+class EventLog:
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def emit(
+        self, event: str, site: str | None = None, *, level: int = logging.INFO, **fields: Any
+    ) -> None:
+        """Record `event`; a full disk or a missing folder never stops hostd."""
+        record = {"ts": iso_time(), "event": event}
+        if site:
+            record["site"] = site
+        record.update({k: v for k, v in fields.items() if v is not None})
+        line = json.dumps(record, default=str) + "\n"
+        targets = [self.layout.hostd_log]
+        if site:
+            targets.append(self.layout.site_log_dir(site) / "hostd.log")
+        for path in targets:
+            _append(path, line)
+        logger.log(level, "%s", " ".join(_pair(k, v) for k, v in record.items() if k != "ts"))
+
+
+def _pair(key: str, value: Any) -> str:
+    text = str(value)
+    return f"{key}={json.dumps(text) if (' ' in text or not text) else text}"
+
+
+def _append(path: Path, line: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        logger.warning("cannot write %s: %s", path, exc)

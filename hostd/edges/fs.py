@@ -1,0 +1,114 @@
+"""Files on disk, safely: atomic writes, scratch trees, and the locks that keep one
+apply at a time and one `hostd up` per home."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+from hostd.core.generation import Files, file_mode
+from hostd.errors import InstanceError, LockError
+
+
+def _open(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
+@contextmanager
+def held_lock(path: Path, timeout: float = 300.0) -> Iterator[None]:
+    """Hold the exclusive lock on `path`, waiting up to `timeout` seconds for it."""
+    fd = _open(path)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LockError(f"another apply held {path} for over {timeout:.0f}s") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+class FileLock:
+    """The real `hostd.apply.ports.Lock`: an flock on `path`, shared between processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def held(self, timeout: float = 300.0) -> AbstractContextManager[None]:
+        return held_lock(self.path, timeout)
+
+
+def claim_instance(path: Path) -> int:
+    """Lock `path` for the life of this process; InstanceError if another holds it."""
+    fd = _open(path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise InstanceError(
+            f"hostd is already running on {path.parent.parent} (pid {owner}); "
+            "stop it first or use another --home"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def instance_running(path: Path) -> bool:
+    """True while some process holds the instance lock at `path`."""
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write `path` through a temporary file, fsync and rename: all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_tree(folder: Path, files: Files) -> None:
+    """Write `files` below `folder` as they are: a scratch copy, nothing synced."""
+    for rel, text in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode(rel))
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)

@@ -1,0 +1,185 @@
+"""This machine as hostd sees it: its users, the folders a site needs, the binaries
+hostd runs, the gunicorns the sites use, and where hostd itself is installed.
+
+Folders: nginx opens a site's log files even to validate, so they exist first.
+System mode: a run folder the site's user owns (its gunicorn binds there), and log
+folders readable by the `adm` group, as Debian does for /var/log.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import hostd
+from hostd.core.facts import HostFacts
+from hostd.core.layout import Layout, Mode
+from hostd.core.render import program_user
+from hostd.core.settings import Settings
+from hostd.core.site import Site
+from hostd.edges.fs import write_atomic
+from hostd.edges.runner import Runner
+from hostd.errors import HostdError, InstanceError
+
+CONTROL_SOCKET_SINCE = (25, 1)  # the first gunicorn with --control-socket
+_VERSION = re.compile(r"(\d+)\.(\d+)")
+# where pip (site-packages) and Debian (dist-packages) put gunicorn's metadata
+METADATA = (
+    "lib/python3*/*-packages/gunicorn-*.dist-info/METADATA",
+    "lib/python3*/*-packages/gunicorn-*.egg-info/PKG-INFO",
+)
+
+
+def tool(name: str) -> str:
+    """An executable from hostd's own environment, else from PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if found is None:
+        raise InstanceError(f"{name} is not installed (looked beside {sys.executable} and on PATH)")
+    return found
+
+
+def package_root() -> Path:
+    """The folder holding the hostd package: the dashboard's `app.root`."""
+    return Path(hostd.__file__).resolve().parent.parent
+
+
+def own_venv() -> Path | None:
+    """hostd's own virtualenv if it runs from one that has gunicorn, so the dashboard
+    runs under the same interpreter and packages as hostd."""
+    prefix = Path(sys.prefix)
+    if prefix != Path(sys.base_prefix) and os.access(prefix / "bin" / "gunicorn", os.X_OK):
+        return prefix
+    return None
+
+
+def installed_version(gunicorn: Path) -> tuple[int, int] | None:
+    """(major, minor) of the gunicorn at `gunicorn` from the package metadata beside
+    it (`lib/python3*/{site,dist}-packages/gunicorn-*`), without running it; None if
+    there is not exactly one."""
+    prefix = gunicorn.parent.parent
+    found = [meta for pattern in METADATA for meta in prefix.glob(pattern)]
+    if len(found) != 1:
+        return None
+    try:
+        lines = found[0].read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    version = next((line[8:] for line in lines if line.startswith("Version:")), "")
+    match = _VERSION.search(version)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+class Gunicorns:
+    """Which gunicorns take --control-socket, asked once per file version: from their
+    package metadata, else (with a runner) from `gunicorn --version`."""
+
+    def __init__(self, runner: Runner | None = None) -> None:
+        self.runner = runner
+        self._versions: dict[tuple[Path, float], tuple[int, int]] = {}
+
+    def version(self, path: Path) -> tuple[int, int]:
+        try:
+            key = (path, path.stat().st_mtime)
+        except OSError:
+            return (0, 0)
+        if key not in self._versions:
+            self._versions[key] = installed_version(path) or self._asked(path)
+        return self._versions[key]
+
+    def _asked(self, path: Path) -> tuple[int, int]:
+        if self.runner is None:
+            return (0, 0)
+        done = self.runner.run([str(path), "--version"], timeout=30, check=False)
+        match = _VERSION.search(done.output)
+        return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+    def takes_control_socket(self, path: Path) -> bool:
+        return self.version(path) >= CONTROL_SOCKET_SINCE
+
+
+def host_facts(layout: Layout, settings: Settings, gunicorns: Gunicorns) -> HostFacts:
+    """The facts rendering needs about this machine under `settings`."""
+    gunicorn = Path(tool("gunicorn"))
+    control = {gunicorn} if gunicorns.takes_control_socket(gunicorn) else set()
+    templates = os.environ.get("HOSTD_TEMPLATES")
+    return HostFacts(
+        layout=layout,
+        listen=settings.http.listen,
+        http_port=settings.http.port,
+        https_port=settings.http.https_port,
+        cores=os.cpu_count() or 1,
+        gunicorn=gunicorn,
+        control_socket_gunicorns=frozenset(control),
+        nginx_user=_nginx_user(layout),
+        templates=Path(templates) if templates else None,
+    )
+
+
+def _nginx_user(layout: Layout) -> str | None:
+    """Embedded nginx started by root runs its workers as root too, like the apps."""
+    if layout.mode is Mode.EMBEDDED and os.geteuid() == 0:
+        return "root"
+    return None
+
+
+def user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def prepare_site_folders(sites: Mapping[str, Site], facts: HostFacts) -> None:
+    """The folders `sites` need, with their owners; OSError if they cannot be made."""
+    layout = facts.layout
+    system = layout.mode is Mode.SYSTEM
+    if not layout.gunicorn_conf.exists():
+        write_atomic(layout.gunicorn_conf, "# hostd: gunicorn takes its settings from flags\n")
+    adm = _group_id("adm") if system else None
+    for name, site in sites.items():
+        logs = layout.site_log_dir(name)
+        logs.mkdir(parents=True, exist_ok=True, mode=0o750)
+        if adm is not None:
+            os.chown(logs, 0, adm)
+        if system:
+            run = layout.site_run_dir(name)
+            run.mkdir(parents=True, exist_ok=True, mode=0o755)
+            user = pwd.getpwnam(program_user(site, facts) or "root")
+            os.chown(run, user.pw_uid, user.pw_gid)
+
+
+def _group_id(name: str) -> int | None:
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return None
+
+
+class MachineHost:
+    """The real `hostd.apply.ports.Host`."""
+
+    def __init__(self, facts: HostFacts, gunicorns: Gunicorns) -> None:
+        self.facts = facts
+        self.gunicorns = gunicorns
+
+    def user_exists(self, name: str) -> bool:
+        return user_exists(name)
+
+    def prepare(self, sites: Mapping[str, Site]) -> None:
+        try:
+            prepare_site_folders(sites, self.facts)
+        except (OSError, KeyError) as exc:  # KeyError: a user gone since it was checked
+            raise HostdError(f"cannot prepare the sites' folders: {exc}") from exc
+
+    def takes_control_socket(self, gunicorn: Path) -> bool:
+        return self.gunicorns.takes_control_socket(gunicorn)

@@ -1,0 +1,236 @@
+"""What hostd reads as its input: the site files, hostd.toml, and which instance runs.
+
+Site files: which files count, reading them, checking their paths against the disk
+to catch what the schema alone cannot (missing folders, the factory trap). The
+schema itself is `hostd.core.site`.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from hostd.core.builtin import Builtin, builtin_of
+from hostd.core.layout import Layout, Mode, layout_for
+from hostd.core.settings import Settings, default_settings, parse_settings, with_overrides
+from hostd.core.site import Site, is_site_file, parse_site, site_name
+from hostd.edges.fs import instance_running
+from hostd.edges.host import own_venv, package_root
+from hostd.edges.records import read_up
+from hostd.errors import InstanceError, SettingsError, SiteError
+
+MAX_SITE_FILE = 64 * 1024
+
+
+def site_files(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if is_site_file(p) and p.is_file())
+    except FileNotFoundError:
+        return []
+
+
+def load_site(path: Path) -> Site:
+    """The site defined by `path`, checked against the disk; SiteError if refused."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SiteError(f"cannot read the file: {exc.strerror}", file=path) from exc
+    if len(data) > MAX_SITE_FILE:
+        raise SiteError(f"file is larger than {MAX_SITE_FILE // 1024} KiB", file=path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SiteError(f"not UTF-8 text (byte {exc.start})", file=path, line=line) from exc
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise SiteError("the file contains a NUL character", file=path, line=line)
+    site = _parsed(path, text)
+    check_paths(site)
+    return site
+
+
+_PARSED: dict[tuple[Path, str], Site] = {}
+
+
+def _parsed(path: Path, text: str) -> Site:
+    """parse_site, remembered by file and content: the daemon reads every file per apply."""
+    key = (path, text)
+    if key not in _PARSED:
+        if len(_PARSED) > 4096:
+            _PARSED.clear()
+        _PARSED[key] = parse_site(path, text)
+    return _PARSED[key]
+
+
+def load_sites(folder: Path) -> dict[str, Site | SiteError]:
+    """Every site file in `folder` by site name, loaded or refused."""
+    out: dict[str, Site | SiteError] = {}
+    files: dict[str, Path] = {}
+    for path in site_files(folder):
+        try:
+            name = site_name(path)
+        except SiteError as exc:
+            out[path.name] = exc
+            continue
+        if name in files:
+            out[name] = SiteError(
+                f"site {name!r} is defined twice: {files[name].name} and {path.name}", file=path
+            )
+            continue
+        files[name] = path
+        try:
+            out[name] = load_site(path)
+        except SiteError as exc:
+            out[name] = exc
+    return out
+
+
+def _error(site: Site, key: str, message: str) -> SiteError:
+    return SiteError(message, file=site.file, line=site.line(key), key=key)
+
+
+def check_paths(site: Site) -> None:
+    """Refuse paths that do not exist and wsgi targets that cannot work."""
+    app = site.app
+    if not app.root.is_dir():
+        raise _error(site, "app.root", f"folder {app.root} does not exist")
+    if app.venv is not None:
+        gunicorn = app.venv / "bin" / "gunicorn"
+        if not os.access(gunicorn, os.X_OK):
+            raise _error(site, "app.venv", f"{gunicorn} is missing: install gunicorn in the venv")
+    for prefix, folder in site.static:
+        if not folder.is_dir():
+            raise _error(site, f"static.{prefix}", f"folder {folder} does not exist")
+    _check_wsgi_target(site)
+
+
+def module_source(root: Path, module: str) -> Path | None:
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _check_wsgi_target(site: Site) -> None:
+    module, _, target = site.app.wsgi.partition(":")
+    source = module_source(site.app.root, module)
+    if source is None:
+        if site.app.venv is None:
+            raise _error(
+                site,
+                "app.wsgi",
+                f"module {module!r} not found in {site.app.root} "
+                f"(looked for {module.replace('.', '/')}.py and its __init__.py)",
+            )
+        return  # may be installed in the venv
+    called = target.endswith("()")
+    name = (target.removesuffix("()") or "application").split(".")[0]
+    try:
+        tree = ast.parse(source.read_bytes(), filename=str(source))
+    except (SyntaxError, ValueError):
+        return  # gunicorn will report it with the real traceback
+    definition = _top_level(tree, name)
+    if isinstance(definition, ast.FunctionDef) and not called and not definition.decorator_list:
+        args = definition.args
+        params = len(args.posonlyargs) + len(args.args)
+        required = params - len(args.defaults)
+        if required > 2 or (params < 2 and args.vararg is None):
+            raise _error(
+                site,
+                "app.wsgi",
+                f"{name!r} in {source.name} is a function of {params} argument(s), not a WSGI "
+                f"app; for an application factory write '{module}:{name}()'",
+            )
+    if called and definition is not None and not isinstance(definition, ast.FunctionDef):
+        raise _error(
+            site, "app.wsgi", f"{name!r} in {source.name} is not a factory function; drop the ()"
+        )
+
+
+def _top_level(tree: ast.Module, name: str) -> ast.AST | None:
+    """The last top-level statement that binds `name`, if any."""
+    found: ast.AST | None = None
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, ast.Assign):
+            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names = [node.target.id]
+        else:
+            names = []
+        if name in names:
+            found = node
+    return found
+
+
+class SiteFolder:
+    """The real `hostd.apply.ports.SiteFiles`: the site files of one folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def load(self) -> dict[str, Site | SiteError]:
+        return load_sites(self.folder)
+
+
+# -- hostd.toml -----------------------------------------------------------------------
+
+
+def load_settings(path: Path, mode: Mode) -> Settings:
+    """The settings in `path`, on top of the mode's defaults; a missing file is fine."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return default_settings(mode)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: {exc}") from exc
+    return parse_settings(text, path, mode)
+
+
+def builtin_site(layout: Layout) -> Builtin:
+    """hostd's dashboard as hostd.toml asks for it now (a mistake refuses only it)."""
+    try:
+        settings = load_settings(layout.config_file, layout.mode).dashboard
+    except SettingsError as exc:
+        text = str(exc).removeprefix(f"{layout.config_file}: ")
+        return Builtin(layout.config_file, error=SiteError(text, file=layout.config_file))
+    return builtin_of(layout, settings, package_root(), own_venv())
+
+
+# -- the running instance -------------------------------------------------------------
+
+
+def running_instance(home: Path | None, root: Path = Path("/")) -> tuple[Layout, Settings]:
+    """Layout and settings of the instance running on `home`; InstanceError if none."""
+    layout = layout_for(home, root=root)
+    record = read_up(layout)
+    if record is None or not instance_running(layout.up_lock):
+        hint = f"hostd up --home {home}" if home else "systemctl start hostd"
+        raise InstanceError(f"no hostd instance is running on {layout.home} (start it: {hint})")
+    layout = replace(layout, sites_dir=record.sites_dir)
+    settings = load_settings(layout.config_file, layout.mode)
+    settings = with_overrides(
+        settings, listen=record.listen, http_port=record.http_port,
+        https_port=record.https_port,
+    )  # fmt: skip
+    return layout, settings
+
+
+def instance_view(
+    home: Path | None, root: Path = Path("/"), sites_dir: Path | None = None
+) -> tuple[Layout, Settings]:
+    """The running instance's layout and settings if there is one, else the files' own;
+    `sites_dir` instead of the instance's sites folder, if given."""
+    try:
+        layout, settings = running_instance(home, root)
+    except InstanceError:
+        layout = layout_for(home, root=root)
+        settings = load_settings(layout.config_file, layout.mode)
+    if sites_dir is not None:
+        layout = replace(layout, sites_dir=sites_dir.absolute())
+    return layout, settings

@@ -1,0 +1,176 @@
+"""Processes: start child daemons tied to hostd, stop them, find strays, and read
+/proc (the one place that parses it)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import resource
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hostd.errors import CommandError
+
+_PR_SET_PDEATHSIG = 1
+# What a daemon inherits from hostd: nothing that would change how sites run
+# (GUNICORN_CMD_ARGS, WEB_CONCURRENCY, REQUESTS_CA_BUNDLE, ... stay out).
+INHERITED_ENV = ("HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ")
+DAEMON_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+
+
+def daemon_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    env = {key: environ[key] for key in INHERITED_ENV if key in environ}
+    env.setdefault("LANG", "C.UTF-8")
+    env["PATH"] = DAEMON_PATH
+    return env
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when hostd dies, even by SIGKILL."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def spawn(argv: Sequence[str], *, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start `argv` in its own session, output appended to `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        try:
+            return subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:
+            raise CommandError(argv, None, str(exc)) from exc
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
+    """Send `sig`, wait up to `timeout`, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(sig)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+MAX_OPEN_FILES = 65536
+
+
+def raise_open_files_limit() -> int:
+    """Let this process and its daemons open as many files as the hard limit allows
+    (up to MAX_OPEN_FILES): nginx opens two log files per site, so a soft limit of
+    1,024 stops it at about 500 sites. The soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = MAX_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, MAX_OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        soft = want
+    return soft
+
+
+# -- /proc: the one reader ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcStat:
+    """The fields of /proc/PID/stat hostd uses."""
+
+    pid: int
+    state: str  # R, S, D, Z, ...
+    ppid: int
+    pgid: int
+    start: int  # clock ticks after boot: tells a process from a reused pid
+
+
+def proc_stat(pid: int) -> ProcStat | None:
+    """/proc/PID/stat of `pid`, or None if there is no such process."""
+    try:
+        # the command name may hold spaces and parentheses: the fields follow the last ")"
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return ProcStat(pid, fields[0], int(fields[1]), int(fields[2]), int(fields[19]))
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def proc_pids() -> list[int]:
+    """Every process id in /proc, this process's included."""
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def proc_cmdline(pid: int) -> bytes | None:
+    """The NUL-separated command line of `pid`, or None."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+
+
+def proc_command(pid: int) -> str | None:
+    """The command name (/proc/PID/comm) of `pid`, or None."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of processes (not this one) whose command line contains `text`."""
+    needle = text.encode()
+    return [
+        pid for pid in proc_pids() if pid != os.getpid() and needle in (proc_cmdline(pid) or b"")
+    ]
+
+
+def start_time(pid: int) -> int | None:
+    """When `pid` started (clock ticks after boot): tells a process from a pid reused."""
+    stat = proc_stat(pid)
+    return stat.start if stat else None
+
+
+def group_members(pgid: int, command: str | None = None) -> list[int]:
+    """Live processes of process group `pgid` (a dead daemon's children, for one),
+    only those whose command name is `command` if given."""
+    found: list[int] = []
+    for pid in proc_pids():
+        stat = proc_stat(pid)
+        if stat is None or stat.pgid != pgid or stat.state == "Z":
+            continue
+        if command is None or proc_command(pid) == command:
+            found.append(pid)
+    return found
+
+
+def kill_all(pids: Sequence[int], timeout: float = 5.0) -> None:
+    """TERM `pids`, then KILL whatever is left after `timeout`."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(pid_alive(pid) for pid in pids):
+            time.sleep(0.05)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` is a process that has not exited (a zombie has)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process, alive
+    stat = proc_stat(pid)
+    return stat is not None and stat.state != "Z"

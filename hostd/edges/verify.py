@@ -1,0 +1,85 @@
+"""Is a site's new app up? Supervisor's word for the process, an HTTP answer for the app.
+
+Without `health`, a site counts as live once gunicorn answers HTTP on its
+socket; with it, once that path answers below 500. A program Supervisor sees
+failing (BACKOFF, FATAL, EXITED) fails at once, with the telling line of its log.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+
+from hostd.core.layout import Layout
+from hostd.core.program import FAILED_START
+from hostd.core.site import Site
+from hostd.edges.logfiles import tail
+from hostd.edges.probe import unix_get
+from hostd.edges.supervisor import XmlRpcSupervisor
+
+
+class AppVerifier:
+    """The real `hostd.apply.ports.Apps`: Supervisor's state, then HTTP on the socket."""
+
+    def __init__(self, layout: Layout, supervisor: XmlRpcSupervisor, timeout: float) -> None:
+        self.layout = layout
+        self.supervisor = supervisor
+        self.timeout = timeout
+
+    def failures(self, sites: Sequence[Site]) -> dict[str, str]:
+        """Site name -> why its app did not come up, for each that did not."""
+        pending = {site.name: site for site in sites}
+        failures: dict[str, str] = {}
+        deadline = time.monotonic() + self.timeout
+        while pending and time.monotonic() < deadline:
+            for name, site in list(pending.items()):
+                problem = self._problem(site, deadline)
+                if problem is None:
+                    del pending[name]
+                elif problem:
+                    failures[name] = problem
+                    del pending[name]
+            if pending:
+                time.sleep(0.05)
+        for name in pending:
+            failures[name] = self._start_failure(name, f"no answer within {self.timeout:.0f}s")
+        return failures
+
+    def _problem(self, site: Site, deadline: float) -> str | None:
+        """None once `site` serves; "" while it may still come up; else the failure."""
+        info = self.supervisor.info(site.name)
+        if info is not None and info.state in FAILED_START:
+            return self._start_failure(
+                site.name, f"{info.state}: {info.spawnerr or info.description}"
+            )
+        health = site.app.health
+        try:
+            status, _ = unix_get(
+                self.layout.site_socket(site.name),
+                health or "/",
+                site.domains[0],
+                timeout=max(0.5, min(10.0, deadline - time.monotonic())),
+            )
+        except OSError:
+            return ""
+        if health is None or status < 500:
+            return None
+        return "" if time.monotonic() < deadline else f"health check {health} answered {status}"
+
+    def _start_failure(self, site: str, reason: str) -> str:
+        cause = root_cause(tail(self.layout.site_log_dir(site) / "app.log", 60))
+        return f"app did not start ({reason})" + (f"; app.log: {cause}" if cause else "")
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
+
+
+def root_cause(log: str) -> str:
+    """The most telling line of an app log's tail: its last exception that is not
+    gunicorn's own "worker failed to boot", else its last line."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if _EXCEPTION_LINE.match(line) and not line.startswith("gunicorn.errors."):
+            return line
+    return lines[-1] if lines else ""

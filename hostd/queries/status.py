@@ -1,0 +1,137 @@
+"""What `hostd status` reports: the live generation, each site's program and last
+apply, whether nginx serves the live files. Read from the records and asked of the
+daemons directly; nothing is built, nothing is started.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hostd.core.layout import Layout
+from hostd.core.program import ProgramInfo
+from hostd.core.render import served_fingerprint
+from hostd.core.settings import Settings
+from hostd.core.site import Site, Tls
+from hostd.edges.certstore import read_certificate
+from hostd.edges.generations import GenerationStore
+from hostd.edges.host import tool
+from hostd.edges.logfiles import last_error_event
+from hostd.edges.nginx import served_fingerprint_at
+from hostd.edges.records import crash_loops_path, read_crash_loops, read_state
+from hostd.edges.supervisor import XmlRpcSupervisor
+from hostd.errors import InstanceError, SupervisorError
+
+
+@dataclass(frozen=True)
+class SiteStatus:
+    name: str
+    domains: list[str]
+    file: str | None
+    program: str  # Supervisor state, or "absent"
+    pid: int | None
+    since: float | None
+    outcome: str | None
+    held: bool
+    error: str | None  # why the last apply refused or failed this site
+    last_error: str | None
+    last_error_at: float | None
+    crash_loop: dict[str, Any] | None  # attempts, next_attempt (epoch), reason
+    cert_expires: str | None = None  # tls: auto sites with a certificate: ISO time
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Status:
+    generation: int | None
+    nginx: str  # "serving live", "serving another configuration", "down", "not installed"
+    supervisor: str  # "running" or the reason it is not
+    sites: list[SiteStatus]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "generation": self.generation,
+            "nginx": self.nginx,
+            "supervisor": self.supervisor,
+            "sites": {site.name: site.to_json() for site in self.sites},
+        }
+
+
+def nginx_state(settings: Settings, live_files: dict[str, str] | None) -> str:
+    """Whether nginx serves the live files, another configuration, or nothing."""
+    listen = settings.http.listen
+    served = served_fingerprint_at(
+        "127.0.0.1" if listen in ("0.0.0.0", "*") else listen, settings.http.port
+    )
+    if served is None:
+        try:
+            tool("nginx")
+        except InstanceError as exc:
+            return f"not installed ({exc})"
+        return "down"
+    if live_files is not None and served == served_fingerprint(live_files):
+        return "serving live"
+    return "serving another configuration"
+
+
+def collect_status(layout: Layout, settings: Settings) -> Status:
+    live = GenerationStore(layout.state_dir).live()
+    state = read_state(layout.state_file)
+    loops = read_crash_loops(crash_loops_path(layout))
+    programs: dict[str, ProgramInfo] = {}
+    try:
+        programs = XmlRpcSupervisor(layout.supervisor_socket).all_info()
+        supervisor = "running"
+    except SupervisorError as exc:
+        supervisor = str(exc)
+    nginx = nginx_state(settings, live.files if live else None)
+    names = sorted(set(live.sites if live else {}) | set(state))
+    sites = []
+    for name in names:
+        site = live.sites.get(name) if live else None
+        record = state.get(name, {})
+        info = programs.get(name)
+        problem = record.get("outcome") in ("rejected", "failed")
+        last = last_error(record, last_error_event(layout.site_log_dir(name) / "hostd.log"))
+        loop = loops.get(name)
+        sites.append(
+            SiteStatus(
+                name=name,
+                domains=list(site.domains) if site else [],
+                file=str(site.file) if site else None,
+                program=info.state if info else "absent",
+                pid=info.pid if info and info.pid else None,
+                since=float(info.start) if info and info.start else None,
+                outcome=record.get("outcome"),
+                held=bool(record.get("held")),
+                error=record.get("detail") if problem else None,
+                last_error=last[0],
+                last_error_at=last[1],
+                crash_loop=(
+                    {"attempts": loop.attempts, "next_attempt": loop.next_at, "reason": loop.reason}
+                    if loop
+                    else None
+                ),
+                cert_expires=_expiry(layout, site),
+            )
+        )
+    return Status(live.id if live else None, nginx, supervisor, sites)
+
+
+def last_error(
+    record: dict[str, Any], logged: tuple[float, str] | None
+) -> tuple[str | None, float | None]:
+    """The newer of the last error state.json keeps and the last one hostd.log records."""
+    at = record.get("last_error_at")
+    if logged is not None and (at is None or logged[0] > at):
+        return logged[1], logged[0]
+    return record.get("last_error"), at
+
+
+def _expiry(layout: Layout, site: Site | None) -> str | None:
+    if site is None or site.tls is not Tls.AUTO:
+        return None
+    cert = read_certificate(layout.certificate_dir(site.name))
+    return cert.not_after.isoformat() if cert else None

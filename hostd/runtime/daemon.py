@@ -1,0 +1,242 @@
+"""The watching daemon both runtimes share: signals, watcher, debounced applies, guard.
+
+`hostd up` (embedded) and `hostd watch` (system) differ only in what they do
+around this loop: the embedded one starts and stops its own nginx and
+supervisord, the system one plugs into the machine's.
+
+Loop: a change in the sites folder applies again (debounced, latest state wins,
+one apply at a time), so do SIGHUP and a rescan every minute; crash-looping
+programs are checked every second; SIGINT/SIGTERM end it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from hostd.apply.reconciler import Reconciler
+from hostd.core.crashloop import CrashLoopGuard
+from hostd.core.layout import Layout
+from hostd.core.report import ApplyReport, Outcome
+from hostd.core.settings import Settings
+from hostd.core.timing import Debouncer
+from hostd.edges.fs import claim_instance
+from hostd.edges.inputs import builtin_site
+from hostd.edges.records import UpRecord, write_up
+from hostd.edges.watcher import SiteWatcher
+from hostd.runtime.guard import guard_programs
+from hostd.runtime.wiring import Wired, make_cert_manager, wire
+
+Say = Callable[[str], None]
+Applied = Callable[[ApplyReport], None]
+RESCAN_EVERY = 60.0
+GUARD_EVERY = 1.0
+CERTS_EVERY = 60.0  # certificates due or backing off are looked at this often
+LOGS_EVERY = 3600.0  # log rotation (embedded) is looked at this often
+logger = logging.getLogger("hostd")
+
+
+class Daemon:
+    def __init__(
+        self, layout: Layout, settings: Settings, say: Say, applied: Applied, *, watch: bool = True
+    ) -> None:
+        self.layout = layout
+        self.watch = watch
+        self.settings = settings
+        self.say = say
+        self.applied = applied
+        self.stopping = threading.Event()
+        self.apply_wanted = threading.Event()
+        self.wake = threading.Event()
+        self.debouncer = Debouncer()
+        self.debouncer_lock = threading.Lock()
+        self.watcher: SiteWatcher | None = None
+        loops = settings.crashloop
+        self.guard = CrashLoopGuard(
+            max_starts=loops.max_starts,
+            window=loops.window,
+            base_delay=loops.base_delay,
+            max_delay=loops.max_delay,
+        )
+        self._wired: Wired | None = None
+        self.certs = make_cert_manager(layout, settings)
+        self.certs_wanted = True
+
+    @property
+    def wired(self) -> Wired:
+        """The transaction and the real edges, built on first use."""
+        if self._wired is None:
+            self._wired = wire(self.layout, self.settings)
+        return self._wired
+
+    @property
+    def reconciler(self) -> Reconciler:
+        return self.wired.reconciler
+
+    # -- what each runtime adds --------------------------------------------------
+
+    def start_services(self) -> None:
+        """Before the first apply: bring up what serves the sites."""
+
+    def check_services(self) -> None:
+        """Every turn of the loop: notice a service that died."""
+
+    def stop_services(self) -> None:
+        """On the way out."""
+
+    def sites_changed(self) -> None:
+        """After an apply that changed which sites or versions are live."""
+
+    def keep_logs(self) -> None:
+        """Now and then: rotate the logs if that is this runtime's job."""
+
+    # -- life cycle ----------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until SIGINT or SIGTERM; the exit code is 0 after a clean stop."""
+        lock = claim_instance(self.layout.up_lock)
+        try:
+            self._install_signals()
+            try:
+                self.prepare_folders()
+                self.start_services()
+                if not self.stopping.is_set():
+                    self._start_watching()
+                    self._serve()
+            finally:
+                if self.watcher is not None:
+                    self.watcher.stop()
+                self.stop_services()
+        finally:
+            self.layout.runtime_file.unlink(missing_ok=True)
+            os.close(lock)
+        return 0
+
+    def _install_signals(self) -> None:
+        def on_stop(signum: int, frame: FrameType | None) -> None:
+            self.stopping.set()
+            self.wake.set()
+
+        def on_hup(signum: int, frame: FrameType | None) -> None:
+            self.apply_wanted.set()
+            self.wake.set()
+
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    def prepare_folders(self) -> None:
+        layout = self.layout
+        for folder in (layout.state_dir, layout.log_root, layout.acme_webroot, layout.sites_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        layout.run_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+        (layout.nginx_prefix / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def _start_watching(self) -> None:
+        if self.watch:
+            self.watcher = SiteWatcher(self.layout.sites_dir, self._files_changed)
+            self.watcher.start()
+        self.apply()
+        self.sites_changed()
+        http = self.settings.http
+        write_up(
+            self.layout,
+            UpRecord(
+                pid=os.getpid(),
+                sites_dir=self.layout.sites_dir,
+                listen=http.listen,
+                http_port=http.port,
+                https_port=http.https_port,
+            ),
+        )
+        dashboard = self.settings.dashboard
+        if dashboard.enabled:
+            domain = dashboard.domain or "dashboard.localhost"
+            self.say(f"dashboard: http://{domain}:{http.port}/ (hostd dashboard passwd USER)")
+        self.say(
+            f"ready: http://{http.listen}:{http.port}/ serving {self.layout.sites_dir} "
+            + ("(changes apply as files change); " if self.watch else "(hostd reload applies); ")
+            + "Ctrl-C stops"
+        )
+
+    def _files_changed(self) -> None:
+        """From the watcher's thread: a site file may have changed."""
+        with self.debouncer_lock:
+            self.debouncer.event(time.monotonic())
+        self.wake.set()
+
+    def apply(self, *, reread: bool = False) -> None:
+        """One apply; a bug in it is logged, never the end of the daemon. `reread`:
+        read hostd.toml's [dashboard] again first (SIGHUP, the rescan)."""
+        try:
+            if reread:
+                self.reconciler.builtin = builtin_site(self.layout)
+            report = self.reconciler.apply()
+        except Exception as exc:  # the daemon carries on with the last good state
+            logger.exception("apply failed unexpectedly")
+            self.say(f"apply failed unexpectedly: {exc!r}; still serving the last good state")
+            return
+        changed = [r.name for r in report.sites if r.outcome is not Outcome.UNCHANGED]
+        for name in changed:
+            self.guard.forget(name)  # a new version starts with a clean slate
+        if changed:
+            self.certs_wanted = True
+            self.sites_changed()
+        self.applied(report)
+
+    def tend_certificates(self) -> None:
+        """Get or renew what `tls: auto` sites need; apply once if any changed."""
+        self.certs_wanted = False
+        live = self.reconciler.live()
+        if live is None:
+            return
+        try:
+            results = self.certs.run(live.sites)
+        except Exception as exc:  # certificates never take the daemon down
+            logger.exception("certificate run failed unexpectedly")
+            self.say(f"certificate run failed unexpectedly: {exc!r}")
+            return
+        for result in results:
+            self.say(f"{result.site}: {result.detail}")
+        if any(result.ok for result in results):
+            self.apply()
+
+    def _serve(self) -> None:
+        next_rescan = time.monotonic() + RESCAN_EVERY
+        next_guard = time.monotonic() + GUARD_EVERY
+        next_certs = time.monotonic()
+        next_logs = time.monotonic() + LOGS_EVERY
+        while not self.stopping.is_set():
+            with self.debouncer_lock:
+                timeout = self.debouncer.wait(time.monotonic(), 0.25)
+            self.wake.wait(timeout)
+            self.wake.clear()
+            if self.stopping.is_set():
+                break
+            now = time.monotonic()
+            with self.debouncer_lock:
+                reread = self.apply_wanted.is_set() or now >= next_rescan
+                due = self.debouncer.due(now) or reread
+                if due:
+                    self.debouncer.take()
+                    self.apply_wanted.clear()
+            if due:
+                self.apply(reread=reread)
+                next_rescan = time.monotonic() + RESCAN_EVERY
+            self.check_services()
+            if time.monotonic() >= next_guard:
+                wired = self.wired
+                guard_programs(self.guard, self.layout, wired.reconciler, wired.supervisor,
+                               wired.events)  # fmt: skip
+                next_guard = time.monotonic() + GUARD_EVERY
+            if self.certs_wanted or time.monotonic() >= next_certs:
+                self.tend_certificates()
+                next_certs = time.monotonic() + CERTS_EVERY
+            if time.monotonic() >= next_logs:
+                self.keep_logs()
+                next_logs = time.monotonic() + LOGS_EVERY

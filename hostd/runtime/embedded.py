@@ -1,0 +1,195 @@
+"""The embedded runtime behind `hostd up`: private nginx and supervisord, in the foreground.
+
+Start: claim the home, serve the last good sites under the current settings,
+start supervisord and nginx as children, then run the shared daemon loop
+(`hostd.runtime.daemon`). A daemon that dies is started again, and what it left running
+(nginx workers holding the port, gunicorns of a dead supervisord) is stopped;
+SIGINT/SIGTERM stop nginx, supervisord and every gunicorn. Nothing outlives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hostd.core.layout import Layout
+from hostd.core.render import served_fingerprint
+from hostd.core.settings import Settings
+from hostd.edges.host import tool
+from hostd.edges.logfiles import tail
+from hostd.edges.logrotate import rotate
+from hostd.edges.process import (
+    daemon_environment,
+    group_members,
+    kill_all,
+    processes_mentioning,
+    raise_open_files_limit,
+    spawn,
+    start_time,
+    stop,
+)
+from hostd.edges.runner import SubprocessRunner
+from hostd.errors import HostdError, InstanceError, SupervisorError
+from hostd.runtime.daemon import Applied, Daemon, Say
+
+DAEMON_START_TIMEOUT = 20.0
+RESTART_DELAY = 5.0  # after a daemon failed to start again
+LEFTOVER_TIMEOUT = 45.0
+
+
+def daemon_markers(layout: Layout) -> list[str]:
+    """Strings only the command lines of this instance's daemons and apps contain."""
+    return [f"unix:{layout.run_dir}/", str(layout.supervisord_conf), str(layout.nginx_conf)]
+
+
+class EmbeddedRuntime(Daemon):
+    """`hostd up`: the daemon loop around a private nginx and supervisord."""
+
+    def __init__(
+        self, layout: Layout, settings: Settings, say: Say, applied: Applied, *, watch: bool = True
+    ) -> None:
+        super().__init__(layout, settings, say, applied, watch=watch)
+        self.supervisord: subprocess.Popen[bytes] | None = None
+        self.nginx: subprocess.Popen[bytes] | None = None
+        self.restart_after = 0.0
+
+    def start_services(self) -> None:
+        raise_open_files_limit()  # inherited by nginx and supervisord
+        self._reap_leftovers()
+        boot = self.reconciler.boot()
+        self.say(f"serving generation {boot.id} ({len(boot.sites)} last good sites) while starting")
+        self._start_supervisord()
+        self._start_nginx(served_fingerprint(boot.files))
+
+    def _reap_leftovers(self) -> None:
+        """Wait for (then kill) daemons a killed earlier run of this home left stopping."""
+        pids = self._leftovers()
+        if not pids:
+            return
+        self.say(f"waiting for {len(pids)} process(es) of an earlier run to exit: {pids}")
+        deadline = time.monotonic() + LEFTOVER_TIMEOUT
+        while pids and time.monotonic() < deadline and not self.stopping.is_set():
+            time.sleep(0.2)
+            pids = self._leftovers()
+        if pids:
+            kill_all(pids)
+
+    def _leftovers(self) -> list[int]:
+        return sorted({p for m in daemon_markers(self.layout) for p in processes_mentioning(m)})
+
+    def keep_logs(self) -> None:
+        """Run logrotate on the instance's logs; it rotates what is due (daily, 100 MB)."""
+        live = self.reconciler.live()
+        try:
+            rotate(self.layout, live.sites if live else {}, SubprocessRunner(),
+                   tool("logrotate"), force=False)  # fmt: skip
+        except HostdError as exc:
+            self.say(f"log rotation failed: {exc}")
+
+    def check_services(self) -> None:
+        """Start again a daemon that died under us, without what it left running."""
+        if time.monotonic() < self.restart_after:
+            return
+        try:
+            if self.supervisord is not None and self.supervisord.poll() is not None:
+                self.say(f"supervisord exited ({self.supervisord.returncode}); starting it again")
+                orphans = self._apps()
+                self._start_supervisord()
+                self._retire_apps(orphans)
+            if self.nginx is not None and self.nginx.poll() is not None:
+                self.say(f"nginx exited ({self.nginx.returncode}); starting it again")
+                # its workers outlive it, holding the port with the old configuration
+                kill_all(group_members(self.nginx.pid, "nginx"))
+                live = self.reconciler.live()
+                self._start_nginx(served_fingerprint(live.files) if live else None)
+        except HostdError as exc:
+            self.restart_after = time.monotonic() + RESTART_DELAY
+            self.say(f"{exc}; trying again in {RESTART_DELAY:.0f}s")
+
+    def _apps(self) -> dict[int, int]:
+        """The gunicorns running now (pid -> start time)."""
+        pids = processes_mentioning(daemon_markers(self.layout)[0])
+        return {pid: start for pid in pids if (start := start_time(pid)) is not None}
+
+    def _retire_apps(self, orphans: dict[int, int]) -> None:
+        """Kill the apps a dead supervisord left, once the new one has started theirs.
+
+        SIGKILL, not TERM: a gunicorn master that stops gracefully unlinks its socket
+        path, which by then belongs to its successor.
+        """
+        if not orphans:
+            return
+        supervisor = self.wired.supervisor
+        deadline = time.monotonic() + DAEMON_START_TIMEOUT
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            with contextlib.suppress(SupervisorError):
+                states = {info.state for info in supervisor.all_info().values()}
+                if not states & {"STOPPED", "STARTING"}:
+                    break
+            time.sleep(0.1)
+        left = [pid for pid, start in orphans.items() if start_time(pid) == start]
+        self.say(f"stopping {len(left)} process(es) the old supervisord left: {left}")
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    # -- the two daemons ---------------------------------------------------------
+
+    def _start_supervisord(self) -> None:
+        argv = [tool("supervisord"), "-n", "-c", str(self.layout.supervisord_conf)]
+        self.supervisord = spawn(
+            argv, env=daemon_environment(os.environ), log=self.layout.log_root / "supervisord.out"
+        )
+        supervisor = self.wired.supervisor
+        self._wait_for("supervisord", self.supervisord, supervisor.is_running)
+
+    def _start_nginx(self, fingerprint: str | None) -> None:
+        argv = [
+            tool("nginx"),
+            "-p",
+            f"{self.layout.nginx_prefix}/",
+            "-c",
+            str(self.layout.nginx_conf),
+        ]
+        self.nginx = spawn(
+            argv, env=daemon_environment(os.environ), log=self.layout.log_root / "nginx.out"
+        )
+        nginx = self.wired.nginx
+        self._wait_for("nginx", self.nginx, lambda: nginx.served_fingerprint() == fingerprint)
+
+    def _wait_for(
+        self, name: str, proc: subprocess.Popen[bytes], ready: Callable[[], bool]
+    ) -> None:
+        deadline = time.monotonic() + DAEMON_START_TIMEOUT
+        while not ready():
+            if proc.poll() is not None:
+                log = self.layout.log_root / f"{name}.out"
+                raise InstanceError(f"{name} exited with {proc.returncode} on start: {_last(log)}")
+            if time.monotonic() > deadline:
+                raise InstanceError(f"{name} did not come up within {DAEMON_START_TIMEOUT:.0f}s")
+            if self.stopping.is_set():
+                return
+            time.sleep(0.05)
+
+    def stop_services(self) -> None:
+        """Stop nginx, then supervisord and its programs; kill anything left."""
+        if self.nginx is not None:
+            stop(self.nginx, signal.SIGQUIT, 10)
+        if self.supervisord is not None:
+            stop(self.supervisord, signal.SIGTERM, 60)
+        strays = [
+            pid for marker in daemon_markers(self.layout) for pid in processes_mentioning(marker)
+        ]
+        if strays:
+            self.say(f"stopping {len(strays)} process(es) left behind: {strays}")
+            kill_all(strays)
+        self.say("stopped")
+
+
+def _last(log: Path) -> str:
+    return tail(log, 3).replace("\n", " | ") or "no output"

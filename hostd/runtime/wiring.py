@@ -1,0 +1,102 @@
+"""The composition root: the one place that builds real edges and hands them to the
+transaction.
+
+The daemon, `hostd reload`, `hostd certs renew` and the dashboard's reload button
+all build their `Reconciler` here, so a `hostd reload` in another process applies
+exactly what `hostd up` applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hostd.apply.ports import Ports
+from hostd.apply.reconciler import Reconciler
+from hostd.apply.renewal import CertManager
+from hostd.core.facts import HostFacts
+from hostd.core.layout import Layout
+from hostd.core.settings import Settings
+from hostd.edges.certbot import CertbotCommand
+from hostd.edges.certstore import CertFolder
+from hostd.edges.checker import ScratchChecker
+from hostd.edges.code_reload import GunicornReloader
+from hostd.edges.events import EventLog
+from hostd.edges.fs import FileLock
+from hostd.edges.generations import GenerationStore
+from hostd.edges.host import Gunicorns, MachineHost, host_facts, tool
+from hostd.edges.inputs import SiteFolder, builtin_site
+from hostd.edges.nginx import NginxProcess
+from hostd.edges.preflight import HttpPreflight
+from hostd.edges.records import StateJournal
+from hostd.edges.runner import Runner, SubprocessRunner
+from hostd.edges.supervisor import XmlRpcSupervisor
+from hostd.edges.verify import AppVerifier
+
+
+@dataclass(frozen=True)
+class Wired:
+    """An instance put together: the transaction and the real edges the daemons use."""
+
+    reconciler: Reconciler
+    nginx: NginxProcess
+    supervisor: XmlRpcSupervisor
+    events: EventLog
+
+
+def nginx_of(layout: Layout, facts: HostFacts, runner: Runner) -> NginxProcess:
+    """The instance's nginx: the private one of `hostd up`, or the machine's."""
+    machine = layout.machine
+    return NginxProcess(
+        runner,
+        binary=tool("nginx"),
+        prefix=None if machine else layout.nginx_prefix,
+        pid_file=layout.nginx_pid,
+        error_log=machine.nginx_error_log if machine else layout.log_root / "nginx-error.log",
+        address=facts.probe_host,
+        port=facts.http_port,
+        main_conf=machine.nginx_conf if machine else None,
+    )
+
+
+def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wired:
+    runner = runner or SubprocessRunner()
+    gunicorns = Gunicorns(runner)
+    facts = host_facts(layout, settings, gunicorns)
+    nginx = nginx_of(layout, facts, runner)
+    supervisor = XmlRpcSupervisor(layout.supervisor_socket)
+    events = EventLog(layout)
+    ports = Ports(
+        sites=SiteFolder(layout.sites_dir),
+        generations=GenerationStore(layout.state_dir),
+        checker=ScratchChecker(layout.state_dir / "check", nginx),
+        nginx=nginx,
+        supervisor=supervisor,
+        apps=AppVerifier(layout, supervisor, settings.apply.start_timeout),
+        code=GunicornReloader(facts, runner, supervisor),
+        host=MachineHost(facts, gunicorns),
+        certs=CertFolder(layout),
+        journal=StateJournal(layout.state_file),
+        events=events,
+        lock=FileLock(layout.apply_lock),
+    )
+    reconciler = Reconciler(ports, facts, builtin_site(layout))
+    return Wired(reconciler, nginx, supervisor, events)
+
+
+def make_reconciler(layout: Layout, settings: Settings, runner: Runner | None = None) -> Reconciler:
+    return wire(layout, settings, runner).reconciler
+
+
+def make_cert_manager(
+    layout: Layout, settings: Settings, runner: Runner | None = None
+) -> CertManager:
+    acme = settings.acme
+    certbot = CertbotCommand(runner or SubprocessRunner(), tool("certbot"), layout, acme)
+    preflight = (
+        HttpPreflight(layout.acme_webroot, settings.http.port, acme.resolver)
+        if acme.preflight
+        else None
+    )
+    return CertManager(
+        CertFolder(layout), certbot, preflight, EventLog(layout), FileLock(layout.certbot_lock)
+    )
