@@ -5,6 +5,9 @@ One module per command group, each with `register()` (its subcommands) and its
 1 a site was rejected or failed, an apply rolled back, or `check` found an invalid
 file; 2 bad usage; 3 hostd could not act (no instance, a daemon unreachable, a bad
 setting); 130 interrupted.
+
+May import every layer (`core`, `edges`, `apply`, `queries`, `runtime`), and the
+dashboard's user store for `hostd dashboard passwd`; nothing imports the CLI.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""Running external commands: one small interface, a real and a fake implementation."""
+"""Running external commands: one small interface and its real implementation (the
+fake is `hostd.testing.FakeRunner`)."""
 
 from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -61,32 +62,3 @@ class SubprocessRunner:
         if check and proc.returncode != 0:
             raise CommandError(argv, proc.returncode, proc.stdout)
         return done
-
-
-@dataclass
-class FakeRunner:
-    """Answers only the commands a test prepared; anything else fails loudly."""
-
-    answers: dict[tuple[str, ...], tuple[int, str]] = field(default_factory=dict)
-    calls: list[tuple[str, ...]] = field(default_factory=list)
-
-    def expect(self, argv: Sequence[str], returncode: int = 0, output: str = "") -> None:
-        self.answers[tuple(argv)] = (returncode, output)
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        timeout: float = 60.0,
-        check: bool = True,
-        cwd: Path | None = None,
-    ) -> Completed:
-        key = tuple(argv)
-        self.calls.append(key)
-        if key not in self.answers:
-            raise AssertionError(f"FakeRunner: nobody prepared {list(argv)}")
-        returncode, output = self.answers[key]
-        if check and returncode != 0:
-            raise CommandError(argv, returncode, output)
-        return Completed(key, returncode, output)

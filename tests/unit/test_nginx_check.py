@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from hostd.edges.nginx import NginxProcess
-from hostd.edges.runner import FakeRunner
 from hostd.errors import NginxConfigError
+from hostd.testing import FakeRunner
 
 PREFIX = Path("/srv/hostd/nginx")
 CONF = Path("/srv/hostd/state/generations/000007/nginx/nginx.conf")
