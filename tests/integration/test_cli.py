@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 from .harness import HostdUp, site_yaml
 
@@ -82,3 +84,33 @@ def test_check_validates_files_without_an_instance(instance: HostdUp) -> None:
     refused = instance.hostd("check", "--sites", str(instance.sites))
     assert refused.returncode == 1
     assert f"invalid: {bad}:" in refused.stdout and "app.workers" in refused.stdout
+
+
+def test_reading_needs_no_nginx_and_runs_no_gunicorn(instance: HostdUp) -> None:
+    """On a machine without nginx (hidden from this one by a private mount), `hostd status`
+    says nginx is missing and `hostd plan` shows the pending site; neither runs gunicorn
+    (it is replaced by a script that would leave a mark) nor builds anything."""
+    instance.write_site("alpha", site_yaml(["alpha.test"]))
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    assert nginx is not None and gunicorn.exists()
+    mark = instance.root / "gunicorn-ran"
+    spy = instance.root / "gunicorn-spy"
+    spy.write_text(f'#!/bin/sh\ntouch {mark}\nexec {sys.executable} -m gunicorn "$@"\n')
+    spy.chmod(0o755)
+    hostd = f"{sys.executable} -m hostd"
+    home = f"--home {instance.home} --sites {instance.sites}"
+    script = (
+        f"mount --bind /dev/null {nginx} && mount --bind {spy} {gunicorn} && "
+        f'{hostd} status --home {instance.home}; echo "status exit $?"; '
+        f'{hostd} plan {home}; echo "plan exit $?"'
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        capture_output=True, text=True, env=instance.environ(), timeout=120,
+    )  # fmt: skip
+    assert "status exit 0" in done.stdout, done.stdout + done.stderr
+    assert "nginx: not installed (nginx is not installed" in done.stdout
+    assert "plan exit 0" in done.stdout and "alpha: added (nginx, program)" in done.stdout
+    assert not mark.exists()
+    assert not (instance.home / "state").exists()  # reading wrote nothing
