@@ -165,7 +165,7 @@ def _group_id(name: str) -> int | None:
         return None
 
 
-class MachineHost:
+class LocalHost:
     """The real `hostd.apply.ports.Host`."""
 
     def __init__(self, facts: HostFacts, gunicorns: Gunicorns) -> None:

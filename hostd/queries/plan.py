@@ -16,7 +16,7 @@ from hostd.core.plan import Change, plan_diff
 from hostd.core.settings import Settings
 from hostd.edges.certstore import CertFolder
 from hostd.edges.generations import GenerationStore
-from hostd.edges.host import Gunicorns, MachineHost, host_facts
+from hostd.edges.host import Gunicorns, LocalHost, host_facts
 from hostd.edges.inputs import builtin_site, load_sites
 
 
@@ -35,7 +35,7 @@ def pending_preview(
     """What `hostd reload` (of `only`) would change now, touching nothing."""
     gunicorns = Gunicorns()  # no runner: never `gunicorn --version`
     facts = host_facts(layout, settings, gunicorns)
-    renderer = Renderer(facts, MachineHost(facts, gunicorns), CertFolder(layout))
+    renderer = Renderer(facts, LocalHost(facts, gunicorns), CertFolder(layout))
     live = GenerationStore(layout.state_dir).live()
     return preview(load_sites(layout.sites_dir), live, builtin_site(layout), renderer, only)
 

@@ -29,7 +29,7 @@ from hostd.edges.fs import claim_instance
 from hostd.edges.inputs import builtin_site
 from hostd.edges.records import UpRecord, write_up
 from hostd.edges.watcher import SiteWatcher
-from hostd.runtime.guard import guard_programs
+from hostd.runtime.guard import ProgramGuard
 from hostd.runtime.wiring import Wired, make_cert_manager, wire
 
 Say = Callable[[str], None]
@@ -64,6 +64,7 @@ class Daemon:
             max_delay=loops.max_delay,
         )
         self._wired: Wired | None = None
+        self._program_guard: ProgramGuard | None = None
         self.certs = make_cert_manager(layout, settings)
         self.certs_wanted = True
 
@@ -77,6 +78,15 @@ class Daemon:
     @property
     def reconciler(self) -> Reconciler:
         return self.wired.reconciler
+
+    @property
+    def program_guard(self) -> ProgramGuard:
+        if self._program_guard is None:
+            wired = self.wired
+            self._program_guard = ProgramGuard(
+                self.guard, self.layout, wired.reconciler, wired.supervisor, wired.events
+            )
+        return self._program_guard
 
     # -- what each runtime adds --------------------------------------------------
 
@@ -230,9 +240,7 @@ class Daemon:
                 next_rescan = time.monotonic() + RESCAN_EVERY
             self.check_services()
             if time.monotonic() >= next_guard:
-                wired = self.wired
-                guard_programs(self.guard, self.layout, wired.reconciler, wired.supervisor,
-                               wired.events)  # fmt: skip
+                self.program_guard.look()
                 next_guard = time.monotonic() + GUARD_EVERY
             if self.certs_wanted or time.monotonic() >= next_certs:
                 self.tend_certificates()

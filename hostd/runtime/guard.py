@@ -18,45 +18,50 @@ from hostd.edges.supervisor import XmlRpcSupervisor
 from hostd.errors import LockError, SupervisorError
 
 
-def guard_programs(
-    guard: CrashLoopGuard,
-    layout: Layout,
-    reconciler: Reconciler,
-    supervisor: XmlRpcSupervisor,
-    events: EventLog,
-) -> None:
-    """One look at every live site's program; skipped while an apply runs."""
-    try:
-        with held_lock(layout.apply_lock, timeout=0):
-            _guard(guard, layout, reconciler, supervisor, events)
-    except (LockError, SupervisorError):
-        return  # an apply is running, or supervisord is down: next time
+class ProgramGuard:
+    """Applies `policy` to the live sites' programs, one look at a time."""
 
+    def __init__(
+        self,
+        policy: CrashLoopGuard,
+        layout: Layout,
+        reconciler: Reconciler,
+        supervisor: XmlRpcSupervisor,
+        events: EventLog,
+    ) -> None:
+        self.policy = policy
+        self.layout = layout
+        self.reconciler = reconciler
+        self.supervisor = supervisor
+        self.events = events
 
-def _guard(
-    guard: CrashLoopGuard,
-    layout: Layout,
-    reconciler: Reconciler,
-    supervisor: XmlRpcSupervisor,
-    events: EventLog,
-) -> None:
-    live = reconciler.live()
-    sites = live.sites if live else {}
-    now = time.time()
-    for name, info in supervisor.all_info().items():
-        if name not in sites:
-            continue
-        action = guard.observe(name, info.state, float(info.start), now)
-        retry = guard.retries.get(name)
-        if action is Action.STOP and retry is not None:
-            supervisor.stop(name)
-            events.emit(
-                "crash-loop", site=name, reason=retry.reason,
-                next_attempt=iso_time(retry.next_at), attempts=retry.attempts,
-            )  # fmt: skip
-        elif action is Action.START and retry is not None:
-            supervisor.start(name)
-            events.emit("crash-loop-retry", site=name, attempt=retry.attempts)
-    for name in set(guard.retries) - set(sites):
-        guard.forget(name)
-    write_crash_loops(crash_loops_path(layout), guard.retries)
+    def look(self) -> None:
+        """One look at every live site's program; skipped while an apply runs."""
+        try:
+            with held_lock(self.layout.apply_lock, timeout=0):
+                self._look()
+        except (LockError, SupervisorError):
+            return  # an apply is running, or supervisord is down: next time
+
+    def _look(self) -> None:
+        policy = self.policy
+        live = self.reconciler.live()
+        sites = live.sites if live else {}
+        now = time.time()
+        for name, info in self.supervisor.all_info().items():
+            if name not in sites:
+                continue
+            action = policy.observe(name, info.state, float(info.start), now)
+            retry = policy.retries.get(name)
+            if action is Action.STOP and retry is not None:
+                self.supervisor.stop(name)
+                self.events.emit(
+                    "crash-loop", site=name, reason=retry.reason,
+                    next_attempt=iso_time(retry.next_at), attempts=retry.attempts,
+                )  # fmt: skip
+            elif action is Action.START and retry is not None:
+                self.supervisor.start(name)
+                self.events.emit("crash-loop-retry", site=name, attempt=retry.attempts)
+        for name in set(policy.retries) - set(sites):
+            policy.forget(name)
+        write_crash_loops(crash_loops_path(self.layout), policy.retries)

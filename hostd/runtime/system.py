@@ -13,7 +13,7 @@ import os
 
 from hostd.core.logrotate import render_logrotate
 from hostd.edges.fs import write_atomic
-from hostd.edges.machine import install_hooks, machine_of
+from hostd.edges.machine_config import install_hooks, machine_of
 from hostd.runtime.daemon import Daemon
 
 

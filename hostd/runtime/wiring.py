@@ -23,7 +23,7 @@ from hostd.edges.code_reload import GunicornReloader
 from hostd.edges.events import EventLog
 from hostd.edges.fs import FileLock
 from hostd.edges.generations import GenerationStore
-from hostd.edges.host import Gunicorns, MachineHost, host_facts, tool
+from hostd.edges.host import Gunicorns, LocalHost, host_facts, tool
 from hostd.edges.inputs import SiteFolder, builtin_site
 from hostd.edges.nginx import NginxProcess
 from hostd.edges.preflight import HttpPreflight
@@ -73,7 +73,7 @@ def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wi
         supervisor=supervisor,
         apps=AppVerifier(layout, supervisor, settings.apply.start_timeout),
         code=GunicornReloader(facts, runner, supervisor),
-        host=MachineHost(facts, gunicorns),
+        host=LocalHost(facts, gunicorns),
         certs=CertFolder(layout),
         journal=StateJournal(layout.state_file),
         events=events,
