@@ -116,9 +116,9 @@ VALID = [
         id="env-semicolon-and-hash-without-space",
     ),
     pytest.param(
-        with_top_line("static: {/static/: static, /a/b.c/: ../shared/}"),
+        with_top_line("static: {/static/: static, /a/b.c/: ../assets/}"),
         expected(
-            static=(("/a/b.c/", Path("/srv/shared")), ("/static/", Path("/srv/sites.d/static")))
+            static=(("/a/b.c/", Path("/srv/assets")), ("/static/", Path("/srv/sites.d/static")))
         ),
         id="static-prefixes-resolved",
     ),
