@@ -57,7 +57,7 @@ class Daemon:
         self.debouncer_lock = threading.Lock()
         self.watcher: SiteWatcher | None = None
         loops = settings.crashloop
-        self.guard = CrashLoopGuard(
+        self.crash_loops = CrashLoopGuard(
             max_starts=loops.max_starts,
             window=loops.window,
             base_delay=loops.base_delay,
@@ -84,7 +84,7 @@ class Daemon:
         if self._program_guard is None:
             wired = self.wired
             self._program_guard = ProgramGuard(
-                self.guard, self.layout, wired.reconciler, wired.supervisor, wired.events
+                self.crash_loops, self.layout, wired.reconciler, wired.supervisor, wired.events
             )
         return self._program_guard
 
@@ -193,7 +193,7 @@ class Daemon:
             return
         changed = [r.name for r in report.sites if r.outcome is not Outcome.UNCHANGED]
         for name in changed:
-            self.guard.forget(name)  # a new version starts with a clean slate
+            self.crash_loops.forget(name)  # a new version starts with a clean slate
         if changed:
             self.certs_wanted = True
             self.sites_changed()
