@@ -38,9 +38,7 @@ def run_certs(args: argparse.Namespace) -> int:
             report = make_reconciler(layout, settings).apply()
             print_report(report)
             code = code if report.ok else EXIT_PROBLEM
-    listen = settings.http.listen
-    address = "127.0.0.1" if listen in ("0.0.0.0", "*") else listen
-    statuses = cert_statuses(layout, sites, address, settings.http.https_port)
+    statuses = cert_statuses(layout, sites, settings.http.probe_host, settings.http.https_port)
     if args.json:
         out(json.dumps([status.to_json() for status in statuses], indent=2))
         return code

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hostd.core.certificate import Certificate
 from hostd.core.layout import Layout
+from hostd.core.settings import HttpSettings
 
 
 @dataclass(frozen=True)
@@ -41,4 +42,4 @@ class HostFacts:
     @property
     def probe_host(self) -> str:
         """The address hostd itself uses to reach its nginx."""
-        return "127.0.0.1" if self.listen in ("0.0.0.0", "*") else self.listen
+        return HttpSettings(listen=self.listen).probe_host

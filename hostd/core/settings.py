@@ -22,6 +22,11 @@ class HttpSettings:
     port: int = 8080
     https_port: int = 8443
 
+    @property
+    def probe_host(self) -> str:
+        """The address hostd itself uses to reach its nginx."""
+        return "127.0.0.1" if self.listen in ("0.0.0.0", "*") else self.listen
+
 
 @dataclass(frozen=True)
 class AcmeSettings:

@@ -61,10 +61,7 @@ class Status:
 
 def nginx_state(settings: Settings, live_files: dict[str, str] | None) -> str:
     """Whether nginx serves the live files, another configuration, or nothing."""
-    listen = settings.http.listen
-    served = served_fingerprint_at(
-        "127.0.0.1" if listen in ("0.0.0.0", "*") else listen, settings.http.port
-    )
+    served = served_fingerprint_at(settings.http.probe_host, settings.http.port)
     if served is None:
         try:
             tool("nginx")
