@@ -5,6 +5,7 @@ not take a generation.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
@@ -81,6 +82,7 @@ class GoLive:
         expected = served_fingerprint(files)
         if self.nginx.served_fingerprint() != expected:
             self.nginx.reload(expected)
+            self.events.emit("nginx-reloaded", level=logging.DEBUG, fingerprint=expected)
 
     def roll_back(
         self, live: Generation, failed: Generation, error: NginxError,

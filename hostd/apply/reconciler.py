@@ -181,6 +181,8 @@ class Reconciler:
             self.ports.journal.record(report, keep)
         except (HostdError, OSError) as exc:
             events.emit("state-not-recorded", error=str(exc))
+        # one line per apply, for the figures (applies, last result, generation)
+        events.emit("applied", level=logging.DEBUG, generation=report.generation, ok=report.ok)
         for result in report.sites:
             if result.outcome is Outcome.UNCHANGED:
                 continue

@@ -91,7 +91,7 @@ def line_time(text: str) -> float | None:
         if match is None:
             continue
         part = match.groupdict()
-        month = _MONTHS.get(part["m"]) or int(part["m"])
+        month = _MONTHS.get(part["m"]) or (int(part["m"]) if part["m"].isdigit() else 0)
         try:
             moment = datetime(
                 int(part["Y"]), month, int(part["d"]),

@@ -14,6 +14,7 @@ from hostd.core.layout import Mode
 from hostd.errors import SettingsError
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+SYSTEM_METRICS_PORT = 9181  # `hostd watch` serves /metrics on 127.0.0.1:9181 by default
 
 
 @dataclass(frozen=True)
@@ -62,17 +63,30 @@ class DashboardSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Where the daemon serves its figures: /metrics (Prometheus) and /figures.json."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1"  # loopback by default
+    port: int = 0  # 0: any free port (embedded), recorded in run/metrics.json
+
+
+@dataclass(frozen=True)
 class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     acme: AcmeSettings = field(default_factory=AcmeSettings)
     apply: ApplySettings = field(default_factory=ApplySettings)
     crashloop: CrashLoopSettings = field(default_factory=CrashLoopSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
 
 def default_settings(mode: Mode) -> Settings:
     if mode is Mode.SYSTEM:
-        return Settings(http=HttpSettings(listen="0.0.0.0", port=80, https_port=443))
+        return Settings(
+            http=HttpSettings(listen="0.0.0.0", port=80, https_port=443),
+            metrics=MetricsSettings(port=SYSTEM_METRICS_PORT),
+        )
     return Settings()
 
 
@@ -89,6 +103,7 @@ def parse_settings(text: str, path: Path, mode: Mode) -> Settings:
         "apply": defaults.apply,
         "crashloop": defaults.crashloop,
         "dashboard": defaults.dashboard,
+        "metrics": defaults.metrics,
     }
     tables: dict[str, Any] = {}
     for name, table in data.items():
@@ -136,6 +151,15 @@ def with_overrides(
             raise SettingsError(f"{name} must be a port number from 1 to 65535, not {port}")
     if http.port == http.https_port:
         raise SettingsError("http.port and http.https_port must differ")
+    metrics = settings.metrics
+    try:
+        ipaddress.IPv4Address(metrics.listen)
+    except ValueError:
+        raise SettingsError(
+            f"metrics.listen must be an IPv4 address, not {metrics.listen!r}"
+        ) from None
+    if not 0 <= metrics.port <= 65535:
+        raise SettingsError(f"metrics.port must be 0 (any free port) to 65535, not {metrics.port}")
     if not 0 < settings.apply.start_timeout < math.inf:
         raise SettingsError("apply.start_timeout must be a positive number of seconds")
     return replace(settings, http=http)

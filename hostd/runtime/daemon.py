@@ -30,6 +30,7 @@ from hostd.edges.inputs import builtin_site
 from hostd.edges.records import UpRecord, write_up
 from hostd.edges.watcher import SiteWatcher
 from hostd.runtime.guard import ProgramGuard
+from hostd.runtime.metrics import serving_figures
 from hostd.runtime.wiring import Wired, make_cert_manager, wire
 
 Say = Callable[[str], None]
@@ -116,8 +117,9 @@ class Daemon:
                 self.prepare_folders()
                 self.start_services()
                 if not self.stopping.is_set():
-                    self._start_watching()
-                    self._serve()
+                    with serving_figures(self.layout, self.settings, self.say):
+                        self._start_watching()
+                        self._serve()
             finally:
                 if self.watcher is not None:
                     self.watcher.stop()

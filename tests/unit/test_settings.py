@@ -13,6 +13,7 @@ from hostd.core.settings import (
     AcmeSettings,
     ApplySettings,
     HttpSettings,
+    MetricsSettings,
     Settings,
     with_overrides,
 )
@@ -61,6 +62,11 @@ staging = true
 
 [apply]
 start_timeout = 5
+
+[metrics]
+enabled = false
+listen = "127.0.0.2"
+port = 9100
 """,
     )
     assert load_settings(path, Mode.SYSTEM) == Settings(
@@ -72,6 +78,7 @@ start_timeout = 5
             staging=True,
         ),
         apply=ApplySettings(start_timeout=5.0),
+        metrics=MetricsSettings(enabled=False, listen="127.0.0.2", port=9100),
     )
 
 
