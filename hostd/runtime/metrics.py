@@ -20,7 +20,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from hostd.core.figures import BOUNDS, CLASSES, QUANTILES
@@ -30,6 +30,8 @@ from hostd.edges.figures_source import forget_address, record_address
 from hostd.runtime.collector import Collector
 
 logger = logging.getLogger("hostd")
+# the classic text format every Prometheus reads (hostd's names need none of 1.0.0's escaping)
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 Say = Callable[[str], None]
 
 
@@ -129,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            self._answer(200, CONTENT_TYPE_LATEST, exposition(self.server.collector))
+            self._answer(200, TEXT_FORMAT, exposition(self.server.collector))
         elif path == "/figures.json":
             body = json.dumps(self.server.collector.snapshot()).encode()
             self._answer(200, "application/json", body)

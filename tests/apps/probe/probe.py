@@ -1,6 +1,7 @@
 """A test app that reports what it sees: its site, environment, process and request."""
 
 import os
+import time
 
 from flask import Flask, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -30,3 +31,16 @@ def info() -> object:
 
 def create_app() -> Flask:
     return app
+
+
+@app.get("/status/<int:code>")
+def status(code: int) -> tuple[str, int]:
+    """Answers with the status asked for (the figures' tests count them)."""
+    return f"status {code}\n", code
+
+
+@app.get("/sleep/<int:millis>")
+def sleep(millis: int) -> str:
+    """Answers after `millis` ms (the figures' tests measure upstream latency)."""
+    time.sleep(millis / 1000)
+    return f"slept {millis}ms\n"
