@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from hostd.core.layout import Layout, layout_for
 from hostd.core.logline import LogLine
 from hostd.core.report import ApplyReport
 from hostd.core.settings import Settings
+from hostd.edges.figures_source import fetch_figures
 from hostd.edges.inputs import instance_view, load_sites, running_instance
 from hostd.edges.logfiles import read_history, site_log_folders, site_logs
 from hostd.errors import InstanceError, UsageError
@@ -43,6 +44,10 @@ class Backend(Protocol):
 
     def http_port(self) -> int:
         """The port the instance serves HTTP on, for links to the sites."""
+        ...
+
+    def figures(self) -> dict[str, Any] | None:
+        """What the daemon's /figures.json answers; None if no daemon serves them."""
         ...
 
 
@@ -99,3 +104,10 @@ class HostdBackend:
 
     def http_port(self) -> int:
         return self.view()[1].http.port
+
+    def figures(self) -> dict[str, Any] | None:
+        try:
+            return fetch_figures(self.layout)
+        except InstanceError as exc:
+            logger.debug("no figures: %s", exc)
+            return None

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from flask import Flask
 
+from hostd.core.figures_text import seconds
 from hostd.core.timing import ago, uptime
 
 PROGRAM_CLASS = {
@@ -66,12 +67,19 @@ def short_paths(text: str) -> str:
     return _SITE_FILE.sub(r"\1", text)
 
 
+def clock(epoch: float, form: str = "%H:%M") -> str:
+    """A moment of the figures' series in the dashboard's local time."""
+    return datetime.fromtimestamp(epoch).strftime(form)
+
+
 def register_filters(app: Flask) -> None:
     app.add_template_filter(uptime, "uptime")
     app.add_template_filter(ago, "ago")
     app.add_template_filter(short_paths, "short_paths")
     app.add_template_filter(expiry, "expiry")
     app.add_template_filter(expiry_class, "expiry_class")
+    app.add_template_filter(seconds, "latency")
+    app.add_template_filter(clock, "clock")
     app.add_template_filter(lambda state: PROGRAM_CLASS.get(state, "secondary"), "program_class")
     app.add_template_filter(
         lambda outcome: OUTCOME_CLASS.get(outcome, "secondary"), "outcome_class"

@@ -42,7 +42,10 @@ def favicon() -> ResponseReturnValue:
 def overview() -> ResponseReturnValue:
     backend = services().backend
     status = backend.status()
-    return render_template("overview.html", status=status, port=backend.http_port(), dashboard=NAME)
+    return render_template(
+        "overview.html", status=status, port=backend.http_port(), dashboard=NAME,
+        figures=site_figures(backend.figures()),
+    )  # fmt: skip
 
 
 def _site(status: Status, name: str) -> SiteStatus:
@@ -68,7 +71,14 @@ def site(name: str) -> ResponseReturnValue:
         is_dashboard=name == NAME,
         poll_ms=current_app.config["LOG_POLL_MS"],
         line_count=lines,
+        figures=site_figures(backend.figures()).get(name),
     )
+
+
+def site_figures(figures: dict[str, Any] | None) -> dict[str, Any]:
+    """Each site's figures (empty if no daemon serves them)."""
+    sites = (figures or {}).get("sites")
+    return sites if isinstance(sites, dict) else {}
 
 
 def site_logs(name: str) -> ResponseReturnValue:

@@ -87,6 +87,7 @@ class FakeBackend:
     fail: Exception | None = None  # what status() raises
     reload_fail: HostdError | None = None
     reloads: list[str] = field(default_factory=list)
+    figures_data: dict[str, Any] | None = None  # what the daemon's /figures.json answers
 
     def status(self) -> Status:
         if self.fail is not None:
@@ -109,6 +110,9 @@ class FakeBackend:
 
     def http_port(self) -> int:
         return 8080
+
+    def figures(self) -> dict[str, Any] | None:
+        return self.figures_data
 
 
 @dataclass
