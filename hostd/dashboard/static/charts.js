@@ -70,7 +70,7 @@
       axes: [{}, { label: latency ? "ms" : "requests", size: 56 }],
       series: [{}].concat(names.map(function (name) {
         return { label: name, stroke: COLOURS[name], width: 1.5, spanGaps: latency,
-                 points: { show: false } };
+                 points: { show: latency, size: 5, fill: COLOURS[name] } };
       }))
     }, data);
   }
