@@ -53,12 +53,18 @@ def tail_position(path: Path, most: int) -> Position | None:
 class Collector:
     """Every live site's figures and hostd's own health, updated by `poll()`."""
 
-    def __init__(self, layout: Layout, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        store: GenerationStore,
+        supervisor: XmlRpcSupervisor,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.layout = layout
         self.clock = clock
         self.lock = threading.Lock()
-        self.store = GenerationStore(layout.state_dir)
-        self.supervisor = XmlRpcSupervisor(layout.supervisor_socket, timeout=5.0)
+        self.store = store
+        self.supervisor = supervisor
         self.sites: dict[str, SiteFigures] = {}
         self.followers: dict[str, Follower] = {}
         self.live_sites: dict[str, Site] = {}

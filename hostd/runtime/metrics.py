@@ -28,6 +28,7 @@ from hostd.core.layout import Layout
 from hostd.core.settings import Settings
 from hostd.edges.figures_source import forget_address, record_address
 from hostd.runtime.collector import Collector
+from hostd.runtime.wiring import make_collector
 
 logger = logging.getLogger("hostd")
 # the classic text format every Prometheus reads (hostd's names need none of 1.0.0's escaping)
@@ -164,7 +165,7 @@ def serving_figures(layout: Layout, settings: Settings, say: Say) -> Iterator[No
     if not metrics.enabled:
         yield
         return
-    collector = Collector(layout)
+    collector = make_collector(layout)
     stopping = threading.Event()
     threads = [threading.Thread(target=collector.run, args=(stopping,), name="figures")]
     server: _Server | None = None

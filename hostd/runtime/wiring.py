@@ -31,6 +31,7 @@ from hostd.edges.records import StateJournal
 from hostd.edges.runner import Runner, SubprocessRunner
 from hostd.edges.supervisor import XmlRpcSupervisor
 from hostd.edges.verify import AppVerifier
+from hostd.runtime.collector import Collector
 
 
 @dataclass(frozen=True)
@@ -99,4 +100,11 @@ def make_cert_manager(
     )
     return CertManager(
         CertFolder(layout), certbot, preflight, EventLog(layout), FileLock(layout.certbot_lock)
+    )
+
+
+def make_collector(layout: Layout) -> Collector:
+    """The figures' collector, with edges of its own (it runs on its own thread)."""
+    return Collector(
+        layout, GenerationStore(layout.state_dir), XmlRpcSupervisor(layout.supervisor_socket, 5.0)
     )

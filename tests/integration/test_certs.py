@@ -8,6 +8,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,16 @@ def test_a_tls_site_gets_its_certificate_and_serves_https(
     assert certbot_runs(instance, "broken") == 0  # the CA was never asked
     status = instance.status()["sites"]
     assert status["secure"]["cert_expires"] and status["plain"]["cert_expires"] is None
+
+    # the figures: the certificate's days left (`hostd stats`) and expiry (/metrics)
+    expires = datetime.fromisoformat(status["secure"]["cert_expires"]).timestamp()
+
+    def figures(site: str) -> dict[str, object]:
+        return dict(json.loads(instance.hostd("stats", site, "--json", check=True).stdout))
+
+    wait_until(lambda: figures("secure")["cert_not_after"] == expires, 10, "days left shown")
+    assert 0 < float(figures("secure")["cert_days_left"]) <= 398  # type: ignore[arg-type]
+    assert figures("plain")["cert_days_left"] is None
 
     # a reload and a restart ask the CA for nothing: the certificate is valid
     runs = certbot_runs(instance, "secure")

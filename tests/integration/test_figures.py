@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
+import sys
+import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -153,3 +157,39 @@ def test_goaccess_reads_the_access_log_as_combined(served: HostdUp) -> None:
     )  # fmt: skip
     general = json.loads(done.stdout[done.stdout.index("{") :])["general"]
     assert (general["valid_requests"], general["failed_requests"]) == (len(lines), 0)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_top_runs_live_in_a_terminal(served: HostdUp) -> None:
+    """In a real terminal (tmux) `hostd top` redraws one screen in place; Ctrl-C ends it."""
+    socket_name = f"hostd-top-{uuid.uuid4().hex[:8]}"  # a tmux server of this test's own
+    tmux = ["tmux", "-L", socket_name]
+    command = shlex.join(
+        [sys.executable, "-m", "hostd", "top", "-d", "0.3", "--home", str(served.home)]
+    )
+    env = {**served.environ(), "TERM": "xterm"}
+
+    def screen() -> str:
+        done = subprocess.run([*tmux, "capture-pane", "-p", "-t", "top"], capture_output=True,
+                              text=True, env=env, timeout=10)  # fmt: skip
+        return done.stdout
+
+    subprocess.run([*tmux, "new-session", "-d", "-s", "top", "-x", "120", "-y", "30", command],
+                   env=env, check=True, timeout=10)  # fmt: skip
+    try:
+        wait_until(lambda: "RUNNING" in screen() and "blog" in screen(), 15, "top drawn")
+        for _ in range(3):  # several refreshes later, still one screen
+            served.get("shop.localhost", "/")
+            time.sleep(0.4)
+            shown = screen()
+            assert shown.count("hostd top:") == 1, shown
+            rows = [
+                line.split() for line in shown.splitlines() if line.startswith(("shop", "blog"))
+            ]
+            assert sorted(row[0] for row in rows) == ["blog", "shop"]
+        subprocess.run([*tmux, "send-keys", "-t", "top", "C-c"], env=env, check=True, timeout=10)
+        gone = lambda: subprocess.run([*tmux, "has-session", "-t", "top"],  # noqa: E731
+                                      capture_output=True, env=env).returncode != 0  # fmt: skip
+        wait_until(gone, 10, "top ended on Ctrl-C")
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True, env=env, timeout=10)
