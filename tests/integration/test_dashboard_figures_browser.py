@@ -76,7 +76,15 @@ def test_the_charts_draw_the_numbers_hostd_stats_gives(
     set_password(instance, "operator")
     for host in ("alpha.localhost", "beta.localhost"):
         wait_until(lambda host=host: instance.get(host).status == 200, 30, f"{host} answers")
-    before = stats(instance, "alpha")["windows"]["hour"]["requests"]  # the waits' requests
+    log = instance.home / "log" / "alpha" / "access.log"
+    wait_until(  # the waits' requests are counted
+        lambda: (
+            stats(instance, "alpha")["windows"]["hour"]["requests"]
+            == len(log.read_text().splitlines())
+        ),
+        20,
+    )
+    before = stats(instance, "alpha")["windows"]["hour"]["requests"]
     for path, times in (("/", 30), ("/status/503", 6), ("/status/404", 2), ("/sleep/120", 3)):
         for _ in range(times):
             instance.get("alpha.localhost", path)

@@ -34,6 +34,8 @@ def served() -> Iterator[HostdUp]:
         up.start()
         wait_until(lambda: up.get("shop.localhost").status == 200, 30, "shop answers")
         wait_until(lambda: up.get("blog.localhost").status == 200, 30, "blog answers")
+        running = lambda: {s["program"] for s in up.status()["sites"].values()} == {"RUNNING"}  # noqa: E731
+        wait_until(running, 30, "both programs RUNNING")
         yield up
     finally:
         print(up.log())
@@ -43,6 +45,17 @@ def served() -> Iterator[HostdUp]:
 
 def stats(up: HostdUp, site: str) -> dict[str, Any]:
     return dict(json.loads(up.hostd("stats", site, "--json", check=True).stdout))
+
+
+def settled(up: HostdUp, site: str) -> int:
+    """The site's requests in the last hour, once every line of its log is counted."""
+    log = up.home / "log" / site / "access.log"
+
+    def caught_up() -> bool:
+        return stats(up, site)["windows"]["hour"]["requests"] == len(log.read_text().splitlines())
+
+    wait_until(caught_up, 20, f"{site}'s log counted")
+    return int(stats(up, site)["windows"]["hour"]["requests"])
 
 
 def counted(up: HostdUp, site: str, total: int) -> dict[str, Any]:
@@ -69,7 +82,7 @@ def metrics(up: HostdUp) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def test_requests_are_counted_by_class_with_their_latency(served: HostdUp) -> None:
     up = served
-    base = stats(up, "shop")["windows"]["hour"]["requests"]
+    base = settled(up, "shop")
     for path, times in (("/", 20), ("/status/503", 5), ("/status/404", 3), ("/sleep/300", 2)):
         for _ in range(times):
             up.get("shop.localhost", path)
@@ -77,7 +90,8 @@ def test_requests_are_counted_by_class_with_their_latency(served: HostdUp) -> No
     minute = figures["windows"]["minute"]
     assert (minute["5xx"], minute["4xx"]) == (5, 3)
     assert minute["p50"] < 0.3 <= minute["p99"] < 0.5  # the two slow ones are the top 7%
-    assert figures["program"]["state"] == "RUNNING" and figures["program"]["pid"]
+    wait_until(lambda: stats(up, "shop")["program"]["state"] == "RUNNING", 20, "RUNNING")
+    assert stats(up, "shop")["program"]["pid"] == up.pid("shop")
     assert figures["cert_days_left"] is None  # tls: off
     assert any(point["5xx"] == 5 for point in figures["series"]["hour"][-2:])
 
@@ -117,7 +131,7 @@ def test_metrics_parse_with_the_prometheus_client(served: HostdUp) -> None:
 
 def test_rotation_and_truncation_lose_nothing_and_double_nothing(served: HostdUp) -> None:
     up = served
-    base = stats(up, "blog")["windows"]["hour"]["requests"]
+    base = settled(up, "blog")
     for _ in range(10):
         up.get("blog.localhost", "/")
     rotated = up.hostd("logs", "--rotate", "--force", check=True)
