@@ -59,6 +59,9 @@ def test_a_crash_looping_app_is_held_back_without_touching_nginx_or_others(
     assert instance.pid("steady") == steady
     assert instance.status()["generation"] == generation
     assert nginx_reloads(instance) == reloads
+    # the figures count the episode and the restarts (`hostd stats`)
+    program = json.loads(instance.hostd("stats", "flaky", "--json", check=True).stdout)["program"]
+    assert program["crash_loops"] >= 1 and program["restarts"] >= 2, program
 
 
 def test_reload_of_a_site_with_new_code_is_graceful(instance: HostdUp) -> None:

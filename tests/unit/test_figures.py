@@ -17,7 +17,9 @@ from hostd.core.figures_text import stats_text, top_text
 from hostd.core.layout import Mode
 from hostd.core.logline import dated
 from hostd.core.settings import parse_settings
+from hostd.edges.logfiles import Follower
 from hostd.errors import SettingsError
+from hostd.runtime.collector import tail_position
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 T0 = 1_789_999_200.0  # a moment on a minute, hour and ten-minute boundary
@@ -169,3 +171,22 @@ def test_metrics_settings_are_checked() -> None:
     for bad in ('[metrics]\nlisten = "localhost"\n', "[metrics]\nport = 70000\n"):
         with pytest.raises(SettingsError, match="metrics"):
             parse_settings(bad, path, Mode.EMBEDDED)
+
+
+def test_a_big_log_is_read_from_its_last_mib_at_a_line_start(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    line = LINE.replace("503", "200") + "\n"
+    log.write_text(line * (3 * (1 << 20) // len(line)))  # 3 MiB
+    where = tail_position(log, 1 << 20)
+    assert where is not None
+    size = log.stat().st_size
+    assert size - (1 << 20) <= where.offset < size - (1 << 20) + len(line)
+    assert where.offset % len(line) == 0  # the start of a line
+    follower = Follower({"access": log}, {"access": where})
+    try:
+        lines = follower.poll()
+        assert len(lines) == (size - where.offset) // len(line)
+        assert all(parse_request(read.text) is not None for read in lines)
+    finally:
+        follower.close()
+    assert tail_position(tmp_path / "missing.log", 1 << 20) is None
