@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .harness import HostdUp, site_yaml, wait_until
+from .harness import HostdUp, free_port, site_yaml, wait_until
+
+METRICS_PORT = free_port()  # [metrics] port, set in hostd.toml
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +31,8 @@ def served() -> Iterator[HostdUp]:
     """One instance with two sites, shared by the tests of this file."""
     up = HostdUp()
     try:
+        up.home.mkdir(parents=True)
+        (up.home / "hostd.toml").write_text(f"[metrics]\nport = {METRICS_PORT}\n")
         up.write_site("shop", site_yaml(["shop.localhost"]))
         up.write_site("blog", site_yaml(["blog.localhost"]))
         up.start()
@@ -124,9 +128,9 @@ def test_metrics_parse_with_the_prometheus_client(served: HostdUp) -> None:
     assert scraped[("hostd_applies_total", ())] >= 1
     assert scraped[("hostd_nginx_reloads_total", ())] >= 1
     assert scraped[("hostd_last_apply_ok", ())] == 1.0
-    # loopback only, and nothing else served there
+    # on loopback, at the port hostd.toml sets
     url = json.loads((up.home / "run" / "metrics.json").read_text())["url"]
-    assert url.startswith("http://127.0.0.1:")
+    assert url == f"http://127.0.0.1:{METRICS_PORT}"
 
 
 def test_rotation_and_truncation_lose_nothing_and_double_nothing(served: HostdUp) -> None:
