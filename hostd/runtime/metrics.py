@@ -174,7 +174,8 @@ def serving_figures(layout: Layout, settings: Settings, say: Say) -> Iterator[No
     except OSError as exc:
         say(f"figures: cannot listen on {metrics.listen}:{metrics.port}: {exc}; not serving them")
     if server is not None:
-        host, port = metrics.listen, int(server.server_address[1])
+        host = "127.0.0.1" if metrics.listen == "0.0.0.0" else metrics.listen  # to reach it
+        port = int(server.server_address[1])
         url = f"http://{host}:{port}"
         record_address(layout, url)
         say(f"figures: {url}/metrics (Prometheus), hostd top, hostd stats SITE")
