@@ -90,6 +90,8 @@ RUN if ! {{ command -v nginx && python3 -c 'import ensurepip'; }} >/dev/null 2>&
 RUN getent passwd {uid} >/dev/null || \\
     useradd --system --uid {uid} --user-group --no-create-home --shell /usr/sbin/nologin {user}
 COPY requirements.txt {IMAGE_ROOT}/requirements.txt
+# pip settings for this build only, e.g. a mirror, or a folder of wheels for an offline build
+ARG PIP_INDEX_URL PIP_FIND_LINKS PIP_NO_INDEX
 RUN python3 -m venv {IMAGE_VENV} && \\
     {IMAGE_VENV}/bin/pip install --no-cache-dir --disable-pip-version-check \\
         -r {IMAGE_ROOT}/requirements.txt
