@@ -21,6 +21,7 @@ IMAGE_APP = IMAGE_ROOT / "app"
 IMAGE_VENV = IMAGE_ROOT / "venv"
 PVC_ROOT = IMAGE_ROOT / "static"
 DEFAULT_USER = "www-data"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_BASE = "docker.io/library/debian:bookworm-slim"
 KNOWN_UIDS = {"www-data": 33}  # Debian's fixed ids
 CONTEXT_FILES = ("Containerfile", "gunicorn.conf.py", "static.conf")
@@ -97,7 +98,7 @@ RUN python3 -m venv {IMAGE_VENV} && \\
         -r {IMAGE_ROOT}/requirements.txt
 COPY gunicorn.conf.py static.conf {IMAGE_ROOT}/
 COPY app/ {IMAGE_APP}/
-ENV PATH={IMAGE_VENV}/bin:/usr/local/bin:/usr/bin:/bin PYTHONUNBUFFERED=1 HOSTD_SITE={site.name}
+ENV PATH={IMAGE_VENV}/bin:{SYSTEM_PATH} PYTHONUNBUFFERED=1 HOSTD_SITE={site.name}
 WORKDIR {IMAGE_APP}
 USER {uid}
 EXPOSE {APP_PORT} {STATIC_PORT}

@@ -176,7 +176,7 @@ def _static_container(site: Site, image: str) -> Obj:
     container: Obj = {
         "name": "static",
         "image": image,
-        "command": ["nginx", "-c", str(IMAGE_ROOT / "static.conf"), "-g", "daemon off;"],
+        "command": ["/usr/sbin/nginx", "-c", str(IMAGE_ROOT / "static.conf"), "-g", "daemon off;"],
         "ports": [{"name": "static", "containerPort": STATIC_PORT, "protocol": "TCP"}],
         "readinessProbe": {"tcpSocket": {"port": "static"}, "periodSeconds": 5},
         "resources": {"requests": {"cpu": STATIC_CPU, "memory": STATIC_MEMORY}},
