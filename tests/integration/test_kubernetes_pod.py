@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MIRROR = "http://deb.debian.org/debian"  # where apt's sources point on Debian 12
 BASE = "localhost/hostd-test-base:bookworm"
 TOOLS = ("podman", "runc", "catatonit", "debootstrap")
+# podman as root keeps a blob-info cache here whatever its --root; removed if it made it
+SYSTEM_CACHE = Path("/var/lib/containers/cache")
 
 
 class Podman:
@@ -87,6 +89,7 @@ def podman() -> Iterator[Podman]:
     missing = [tool for tool in TOOLS if shutil.which(tool, path="/usr/sbin:/usr/bin") is None]
     assert not missing, f"missing {missing}: ./dev test installs them from Debian"
     engine = Podman(Path(tempfile.mkdtemp(prefix="hostd-podman-")))
+    made = [p for p in (SYSTEM_CACHE.parent, SYSTEM_CACHE) if not p.exists()]
     try:
         root = engine.home / "rootfs"
         done = subprocess.run(
@@ -112,6 +115,8 @@ def podman() -> Iterator[Podman]:
         yield engine
     finally:
         engine.cleanup()
+        if made:
+            shutil.rmtree(made[0], ignore_errors=True)
 
 
 def local_pod(out: Path, site: str, app_port: int, static_port: int) -> dict[str, Any]:
