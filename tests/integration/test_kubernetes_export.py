@@ -277,3 +277,11 @@ class AnsweringRunner:
 
     def run(self, argv: Any, **_: Any) -> Completed:
         return Completed(tuple(argv), 0, self.output)
+
+
+def test_an_option_kubernetes_would_refuse_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert export(tmp_path / "out", "--namespace", "Web_Sites") == 2
+    assert "--namespace 'Web_Sites' is not a DNS label" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
