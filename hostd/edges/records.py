@@ -54,6 +54,11 @@ def read_state(path: Path) -> dict[str, dict[str, Any]]:
     return {name: entry for name, entry in sites.items() if isinstance(entry, dict)}
 
 
+def read_last_apply(path: Path) -> dict[str, Any]:
+    """The last apply as recorded (at, generation, ok, error); empty if nothing was."""
+    return _table(_table(_read(path)).get("last_apply"))
+
+
 def record_report(path: Path, report: ApplyReport, keep: Collection[str]) -> None:
     """Merge `report` into the state file; sites not in `keep` are forgotten."""
     sites = {name: entry for name, entry in read_state(path).items() if name in keep}

@@ -65,9 +65,15 @@ def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wi
     nginx = nginx_of(layout, facts, runner)
     supervisor = XmlRpcSupervisor(layout.supervisor_socket)
     events = EventLog(layout)
+    generations = GenerationStore(layout.state_dir)
+
+    def live_sites() -> list[str]:
+        live = generations.live()
+        return list(live.sites) if live else []
+
     ports = Ports(
-        sites=SiteFolder(layout.sites_dir),
-        generations=GenerationStore(layout.state_dir),
+        sites=SiteFolder(layout.sites_dir, live_sites),
+        generations=generations,
         checker=ScratchChecker(layout.state_dir / "check", nginx),
         nginx=nginx,
         supervisor=supervisor,

@@ -1,0 +1,91 @@
+"""Nothing outside a site file takes a site down: a vanished sites folder, damaged
+state, signal storms, hostile files. Each drill runs against a real `hostd up`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+
+from .harness import HostdUp, serves, site_yaml, wait_until
+
+ALPHA, BETA = "alpha says hello\n", "beta says hello\n"
+
+
+def two_sites(up: HostdUp, *extra: str) -> None:
+    up.write_site("alpha", site_yaml(["alpha.test"]))
+    up.write_site("beta", site_yaml(["beta.test"]))
+    up.start(*extra)
+
+
+def all_serve(up: HostdUp) -> bool:
+    return up.get("alpha.test").body == ALPHA and up.get("beta.test").body == BETA
+
+
+def warned(up: HostdUp, words: str) -> bool:
+    return any(words in warning for warning in up.status()["warnings"])
+
+
+def test_a_vanished_renamed_or_emptied_sites_folder_keeps_every_site_serving(
+    instance: HostdUp,
+) -> None:
+    """Renamed away, deleted, replaced by an empty folder: the sites keep serving, the
+    instance says why in status, hostd.log and its output, and picks the folder up by
+    itself when it is back; an empty folder with `.no-sites` does remove the last site."""
+    up = instance
+    up.watch = True
+    two_sites(up)
+    assert all_serve(up)
+    away = up.root / "sites.away"
+
+    os.rename(up.sites, away)
+    wait_until(lambda: warned(up, "is missing"), what="the missing folder reported")
+    assert all_serve(up)
+    assert "is missing" in up.log() and "is missing" in (up.home / "log" / "hostd.log").read_text()
+    os.rename(away, up.sites)
+    up.write_site("alpha", site_yaml(["alpha.test"], env={"GREETING": "back"}))
+    wait_until(serves(up, "alpha.test", "alpha says back\n"), what="the watcher picked it up")
+    wait_until(lambda: not up.status()["warnings"], what="the warning cleared")
+
+    shutil.rmtree(up.sites)
+    wait_until(lambda: warned(up, "is missing"), what="the deleted folder reported")
+    up.sites.mkdir()
+    wait_until(lambda: warned(up, "has no site files"), what="the empty folder reported")
+    assert up.get("alpha.test").body == "alpha says back\n"
+    assert up.get("beta.test").body == BETA
+    up.write_site("gamma", site_yaml(["gamma.test"]))
+    wait_until(serves(up, "gamma.test", "gamma says hello\n"), what="the new folder watched")
+    wait_until(lambda: set(up.status()["sites"]) == {"gamma"}, what="alpha and beta removed")
+
+    (up.sites / ".no-sites").touch()
+    (up.sites / "gamma.yaml").unlink()
+    wait_until(lambda: not up.status()["sites"], what="the last site removed on purpose")
+    assert not up.status()["warnings"]
+
+
+def live_generation(up: HostdUp) -> int:
+    return int(os.readlink(up.home / "state" / "live").rsplit("/", 1)[-1])
+
+
+def test_a_signal_storm_coalesces_and_never_wedges_the_daemon(instance: HostdUp) -> None:
+    """100 SIGHUPs in a second, each after a change, make at most two applies; after
+    thousands more as fast as they can be sent, hostd still applies and still stops."""
+    up = instance
+    two_sites(up)
+    assert up.proc is not None
+    before = live_generation(up)
+    for n in range(100):
+        up.write_site("alpha", site_yaml(["alpha.test"], env={"GREETING": f"n{n}"}))
+        up.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.009)
+    wait_until(serves(up, "alpha.test", "alpha says n99\n"), timeout=30, what="the last wins")
+    time.sleep(1.5)  # an apply still due would have started by now
+    assert 1 <= live_generation(up) - before <= 2
+
+    for _ in range(5000):
+        up.proc.send_signal(signal.SIGHUP)
+    up.write_site("beta", site_yaml(["beta.test"], env={"GREETING": "after"}))
+    up.proc.send_signal(signal.SIGHUP)
+    wait_until(serves(up, "beta.test", "beta says after\n"), timeout=30, what="still applies")
+    assert up.stop(timeout=30) == 0
