@@ -51,7 +51,23 @@ def _table(data: Any) -> dict[str, Any]:
 def read_state(path: Path) -> dict[str, dict[str, Any]]:
     """Site name -> its last recorded result; empty if nothing was recorded."""
     sites = _table(_table(_read(path)).get("sites"))
-    return {name: entry for name, entry in sites.items() if isinstance(entry, dict)}
+    return {name: _entry(entry) for name, entry in sites.items() if isinstance(entry, dict)}
+
+
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    "outcome": (str,), "detail": (str,), "held": (bool,), "generation": (int,),
+    "at": (int, float), "last_error": (str,), "last_error_at": (int, float),
+}  # fmt: skip
+
+
+def _entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A state.json entry with every value of the wrong type dropped (garbage in a
+    record reads as "not recorded")."""
+    return {
+        key: value
+        for key, value in entry.items()
+        if key in _ENTRY_TYPES and isinstance(value, _ENTRY_TYPES[key])
+    }
 
 
 def read_last_apply(path: Path) -> dict[str, Any]:
@@ -139,10 +155,20 @@ def write_crash_loops(path: Path, retries: dict[str, Retry]) -> None:
 
 
 def read_attempts(folder: Path, site: str) -> Attempts:
-    data = _read(folder / f"{site}.json")
+    data = _table(_read(folder / f"{site}.json"))
     try:
-        return Attempts(**data) if isinstance(data, dict) else Attempts()
-    except TypeError:
+        last_attempt, last_error = data.get("last_attempt"), data.get("last_error")
+        names = data.get("names", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            return Attempts()
+        return Attempts(
+            failures=int(data.get("failures", 0)),
+            last_attempt=None if last_attempt is None else float(last_attempt),
+            last_error=None if last_error is None else str(last_error),
+            next_attempt=float(data.get("next_attempt", 0.0)),
+            names=names,
+        )
+    except (TypeError, ValueError):
         return Attempts()
 
 

@@ -8,6 +8,8 @@ exactly what `hostd up` applies.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hostd.apply.ports import Ports
@@ -58,6 +60,15 @@ def nginx_of(layout: Layout, facts: HostFacts, runner: Runner) -> NginxProcess:
     )
 
 
+def state_healer(events: EventLog) -> Callable[[str], None]:
+    """How the generation store says what damage it healed: a warning in hostd.log."""
+
+    def healed(detail: str) -> None:
+        events.emit("state-healed", level=logging.WARNING, detail=detail)
+
+    return healed
+
+
 def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wired:
     runner = runner or SubprocessRunner()
     gunicorns = Gunicorns(runner)
@@ -65,7 +76,7 @@ def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wi
     nginx = nginx_of(layout, facts, runner)
     supervisor = XmlRpcSupervisor(layout.supervisor_socket)
     events = EventLog(layout)
-    generations = GenerationStore(layout.state_dir)
+    generations = GenerationStore(layout.state_dir, healed=state_healer(events))
 
     def live_sites() -> list[str]:
         live = generations.live()

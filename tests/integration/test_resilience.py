@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import time
+from pathlib import Path
 
 from .harness import HostdUp, serves, site_yaml, wait_until
 
@@ -89,3 +90,60 @@ def test_a_signal_storm_coalesces_and_never_wedges_the_daemon(instance: HostdUp)
     up.proc.send_signal(signal.SIGHUP)
     wait_until(serves(up, "beta.test", "beta says after\n"), timeout=30, what="still applies")
     assert up.stop(timeout=30) == 0
+
+
+def live_folder(up: HostdUp) -> Path:
+    return (up.home / "state" / "live").resolve()
+
+
+def restarted(up: HostdUp, damage: str) -> str:
+    """Start again after `damage`; the instance serves both sites and its state is
+    whole again. What hostd.log said about it."""
+    up.start()
+    wait_until(lambda: all_serve(up), timeout=30, what=f"serving after {damage}")
+    assert (live_folder(up) / "manifest.json").is_file(), damage
+    assert up.status()["generation"] == int(live_folder(up).name), damage
+    return (up.home / "log" / "hostd.log").read_text()
+
+
+def test_damaged_state_heals_on_restart(instance: HostdUp) -> None:
+    """A dangling, missing or non-link `live`, a damaged manifest, a truncated file,
+    garbage in every record, no intact generation at all: `hostd up` starts, serves,
+    says what it skipped, and leaves whole state behind."""
+    up = instance
+    two_sites(up)
+    state = up.home / "state"
+    up.reload()  # a second generation with both sites
+
+    assert up.stop() == 0
+    os.remove(state / "live")
+    os.symlink("generations/000777", state / "live")
+    for record in ("state.json", "crashloops.json"):
+        (state / record).write_text('{"sites": {"alpha": {"at": "soon", "held": 3}}, "x": [')
+    (state / "certs").mkdir(exist_ok=True)
+    (state / "certs" / "alpha.json").write_text('{"failures": "many", "names": 4}')
+    (up.home / "run" / "up.json").write_bytes(b"\x00\xff garbage")
+    log = restarted(up, "a dangling live and garbage records")
+    assert "state-healed" in log and "000777" in log
+
+    assert up.stop() == 0
+    os.remove(state / "live")
+    (state / "live").mkdir()
+    restarted(up, "live replaced by a folder")
+
+    assert up.stop() == 0
+    (live_folder(up) / "manifest.json").write_text('{"id": 3, "files": [')
+    damaged = live_folder(up).name
+    log = restarted(up, "a damaged manifest")
+    assert f"skipped generation {damaged} is damaged" in log
+
+    assert up.stop() == 0
+    for generation in (state / "generations").iterdir():
+        conf = next((generation / "nginx").rglob("*.conf"))
+        conf.write_text(conf.read_text()[:20])  # hard links: every generation at once
+    log = restarted(up, "every generation truncated")
+    assert "starting afresh from the site files" in log
+
+    assert up.stop() == 0
+    os.remove(state / "live")
+    restarted(up, "a missing live")
