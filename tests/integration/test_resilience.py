@@ -147,3 +147,38 @@ def test_damaged_state_heals_on_restart(instance: HostdUp) -> None:
     assert up.stop() == 0
     os.remove(state / "live")
     restarted(up, "a missing live")
+
+
+SECRET = "root:$6$Zq8SECRETxHASH$abcdefghijklmnop:19700:0:99999:7:::"
+
+
+def test_hostile_files_are_bounded_and_quoted_nowhere(instance: HostdUp) -> None:
+    """A sparse 1 GiB `*.yaml`, a FIFO, a symlink to a secret outside the folder and an
+    unknown key holding a secret are each refused by name; the secrets appear in no
+    command output, status or log (the dashboard shows the same texts), and the good
+    site keeps serving."""
+    up = instance
+    up.write_site("alpha", site_yaml(["alpha.test"]))
+    up.start()
+    outside = up.root / "shadow"
+    outside.write_text(f"{SECRET}\npassword: {SECRET}\n")
+    with (up.sites / "huge.yaml").open("wb") as huge:
+        huge.truncate(1 << 30)
+    os.mkfifo(up.sites / "pipe.yaml")
+    (up.sites / "leak.yaml").symlink_to(outside)
+    up.write_site("nosy", site_yaml(["nosy.test"]) + f"token: '{SECRET}'\n")
+    (up.sites / "inner.yaml").symlink_to("alpha.yaml")  # inside the folder: allowed
+
+    reload = up.reload()
+    check = up.hostd("check")
+    status = up.hostd("status", "--json", check=True).stdout
+    said = reload.stdout + reload.stderr + check.stdout + check.stderr
+    assert "huge.yaml: file is larger than 64 KiB" in said
+    assert "pipe.yaml: not a regular file" in said
+    assert "leak.yaml: a symlink that leads outside the sites folder" in said
+    assert "nosy.yaml:6: token: unknown key" in said
+    assert "inner" in up.status()["sites"]  # a duplicate domain of alpha's, refused
+    assert up.get("alpha.test").body == ALPHA
+    log = (up.home / "log").rglob("*.log")
+    for text in (said, status, up.log(), *(p.read_text() for p in log)):
+        assert "SECRET" not in text
