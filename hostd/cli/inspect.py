@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 def run_check(args: argparse.Namespace) -> int:
     layout, _ = view_of(args)
-    loaded = load_sites(layout.sites_dir)
+    loaded = load_sites(layout.sites_dir, layout)
     for file in args.files:
         path = Path(file).absolute()
         try:

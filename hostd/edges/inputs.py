@@ -12,13 +12,14 @@ import os
 import stat
 from collections.abc import Callable, Collection
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from hostd.core.builtin import NAME as DASHBOARD
 from hostd.core.builtin import Builtin, builtin_of
 from hostd.core.layout import Layout, Mode, layout_for
 from hostd.core.settings import Settings, default_settings, parse_settings, with_overrides
 from hostd.core.site import Site, is_site_file, parse_site, site_name
+from hostd.core.static_rule import protected_folders, static_refusal
 from hostd.edges.fs import instance_running
 from hostd.edges.host import own_venv, package_root
 from hostd.edges.records import read_up
@@ -108,8 +109,9 @@ def _parsed(path: Path, text: str) -> Site:
     return _PARSED[key]
 
 
-def load_sites(folder: Path) -> dict[str, Site | SiteError]:
-    """Every site file in `folder` by site name, loaded or refused."""
+def load_sites(folder: Path, layout: Layout | None = None) -> dict[str, Site | SiteError]:
+    """Every site file in `folder` by site name, loaded or refused; with `layout`, a
+    site whose static folder nginx may not serve (`hostd.core.static_rule`) too."""
     out: dict[str, Site | SiteError] = {}
     files: dict[str, Path] = {}
     for path in site_files(folder):
@@ -128,7 +130,35 @@ def load_sites(folder: Path) -> dict[str, Site | SiteError]:
             out[name] = load_site(path)
         except SiteError as exc:
             out[name] = exc
+    return out if layout is None else with_static_refused(out, layout)
+
+
+def with_static_refused(
+    loaded: dict[str, Site | SiteError], layout: Layout
+) -> dict[str, Site | SiteError]:
+    """`loaded` with every site refused whose static folder (followed through its
+    symlinks) is a system folder, one of hostd's, or overlaps another site's app root."""
+    protected = protected_folders(layout)
+    protected = {**protected, **{f"{w} (real)": _real(p) for w, p in protected.items()}}
+    roots = {n: _real(s.app.root) for n, s in loaded.items() if isinstance(s, Site)}
+    out = dict(loaded)
+    for name, site in loaded.items():
+        if not isinstance(site, Site):
+            continue
+        own = roots[name]  # sites that share their code share its folders
+        others = {other: root for other, root in roots.items() if root != own}
+        for prefix, folder in site.static:
+            problem = static_refusal(_real(folder), protected, others)
+            if problem is not None:
+                out[name] = _error(
+                    site, f"static.{prefix}", f"nginx may not serve this folder: {problem}"
+                )
+                break
     return out
+
+
+def _real(path: Path | PurePosixPath) -> PurePosixPath:
+    return PurePosixPath(os.path.realpath(path))
 
 
 def _error(site: Site, key: str, message: str) -> SiteError:
@@ -240,15 +270,21 @@ class SiteFolder:
     in the folder.
     """
 
-    def __init__(self, folder: Path, live_sites: Callable[[], Collection[str]] = tuple) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        live_sites: Callable[[], Collection[str]] = tuple,
+        layout: Layout | None = None,
+    ) -> None:
         self.folder = folder
         self.live_sites = live_sites
+        self.layout = layout
 
     def load(self) -> dict[str, Site | SiteError]:
         keeping = "keeping the last good sites until it is back"
         if (problem := folder_problem(self.folder)) is not None:
             raise SitesFolderError(f"{problem}: {keeping}")
-        loaded = load_sites(self.folder)
+        loaded = load_sites(self.folder, self.layout)
         if not loaded and not (self.folder / NO_SITES).exists():
             live = sorted(name for name in self.live_sites() if name != DASHBOARD)
             if live:

@@ -83,7 +83,7 @@ def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wi
         return list(live.sites) if live else []
 
     ports = Ports(
-        sites=SiteFolder(layout.sites_dir, live_sites),
+        sites=SiteFolder(layout.sites_dir, live_sites, layout),
         generations=generations,
         checker=ScratchChecker(layout.state_dir / "check", nginx),
         nginx=nginx,

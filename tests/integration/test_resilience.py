@@ -9,7 +9,7 @@ import signal
 import time
 from pathlib import Path
 
-from .harness import HostdUp, serves, site_yaml, wait_until
+from .harness import APPS, HostdUp, serves, site_yaml, wait_until
 
 ALPHA, BETA = "alpha says hello\n", "beta says hello\n"
 
@@ -182,3 +182,40 @@ def test_hostile_files_are_bounded_and_quoted_nowhere(instance: HostdUp) -> None
     log = (up.home / "log").rglob("*.log")
     for text in (said, status, up.log(), *(p.read_text() for p in log)):
         assert "SECRET" not in text
+
+
+def test_static_folders_that_would_expose_the_machine_are_refused(instance: HostdUp) -> None:
+    """`/`, /etc, hostd's state, the sites folder, another site's app root or log
+    folder, and a link that leads into /etc are refused by name; a folder of the
+    site's own is served."""
+    up = instance
+    up.write_site("alpha", site_yaml(["alpha.test"]))
+    other = up.root / "other"
+    other.mkdir()
+    shutil.copy(APPS / "probe" / "probe.py", other)
+    up.write_site("other", site_yaml(["other.test"], root=other))
+    up.start()
+    files = up.root / "files"
+    files.mkdir()
+    (files / "hello.txt").write_text("static hello\n")
+    (up.root / "etc-link").symlink_to("/etc")
+    refused = {
+        "slash": "/",
+        "etc": "/etc",
+        "ssl": "/etc/ssl",
+        "state": str(up.home / "state"),
+        "sitesdir": str(up.sites),
+        "approot": str(other),
+        "logs": str(up.home / "log" / "alpha"),
+        "linked": str(up.root / "etc-link"),
+    }
+    (up.home / "log" / "alpha").mkdir(parents=True, exist_ok=True)
+    for name, folder in refused.items():
+        up.write_site(name, site_yaml([f"{name}.test"]) + f"static: {{/files/: '{folder}'}}\n")
+    up.write_site("good", site_yaml(["good.test"]) + f"static: {{/files/: '{files}'}}\n")
+    said = up.reload().stdout
+    for name in refused:
+        assert f"{name}.yaml:6: static./files/: nginx may not serve this folder" in said, name
+    assert up.get("good.test", "/files/hello.txt").body == "static hello\n"
+    assert set(up.status()["sites"]) >= {"alpha", "good"}
+    assert up.get("alpha.test").body == ALPHA
