@@ -4,12 +4,22 @@ state, signal storms, hostile files. Each drill runs against a real `hostd up`."
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
+import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from .harness import APPS, HostdUp, serves, site_yaml, wait_until
+from .machine import Machine
+from .test_system import Watch, get, machine, write_site
+
+__all__ = ["machine"]  # the fixture, shared with test_system.py
 
 ALPHA, BETA = "alpha says hello\n", "beta says hello\n"
 
@@ -219,3 +229,65 @@ def test_static_folders_that_would_expose_the_machine_are_refused(instance: Host
     assert up.get("good.test", "/files/hello.txt").body == "static hello\n"
     assert set(up.status()["sites"]) >= {"alpha", "good"}
     assert up.get("alpha.test").body == ALPHA
+
+
+UID_APP = """\
+import os
+
+with open(os.environ["UID_LOG"], "a") as log:
+    log.write(f"{os.getuid()} {os.environ.get('GREETING')}\\n")
+
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"uid app\\n"]
+"""
+
+
+@pytest.fixture(scope="session")
+def nobodys_venv() -> Iterator[Path]:
+    """A venv with gunicorn that any user can run (from the system's python3, whose
+    files are readable by all), removed at the end of the session."""
+    python = shutil.which("python3", path="/usr/bin")
+    if python is None:
+        pytest.skip("no /usr/bin/python3 to build a venv any user can run")
+    folder = Path(tempfile.mkdtemp(prefix="hd-venv-", dir="/tmp"))
+    try:
+        folder.chmod(0o755)
+        subprocess.run([python, "-m", "venv", str(folder / "v")], check=True, timeout=120)
+        subprocess.run([str(folder / "v/bin/pip"), "install", "-q", "gunicorn"],
+                       check=True, timeout=300)  # fmt: skip
+        yield folder / "v"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running code as another user needs root")
+def test_a_code_reload_checks_the_new_code_as_the_sites_user(
+    machine: Machine, nobodys_venv: Path
+) -> None:
+    """`hostd reload SITE` imports the new code first, as the site's `user:` with its
+    environment: every import the app records (check, then new workers) is nobody's."""
+    app = machine.root / "srv" / "uidapp"
+    app.mkdir(parents=True)
+    (app / "uidapp.py").write_text(UID_APP)
+    log = machine.root / "srv" / "uids"
+    log.mkdir(mode=0o777)
+    log.chmod(0o777)
+    env = {"UID_LOG": str(log / "imports"), "GREETING": "from-the-site"}
+    text = site_yaml(["uid.test"], root=app, wsgi="uidapp:app", env=env)
+    text += f"  user: nobody\n  venv: {nobodys_venv}\n"
+    write_site(machine, "uid", text)
+    watch = Watch(machine)
+    try:
+        watch.start()
+        assert get(machine, "uid.test") == "uid app\n"
+        (log / "imports").unlink()
+        done = watch.hostd("reload", "uid")
+        assert done.returncode == 0, done.stdout + done.stderr
+        nobody = pwd.getpwnam("nobody").pw_uid
+        wait_until(lambda: (log / "imports").exists(), what="the check imported the app")
+        recorded = (log / "imports").read_text().splitlines()
+        assert recorded and set(recorded) == {f"{nobody} from-the-site"}, recorded
+    finally:
+        watch.stop()
