@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from .harness import APPS, HostdUp, serves, site_yaml, wait_until
 from .machine import Machine
@@ -291,3 +294,52 @@ def test_a_code_reload_checks_the_new_code_as_the_sites_user(
         assert recorded and set(recorded) == {f"{nobody} from-the-site"}, recorded
     finally:
         watch.stop()
+
+
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+DASHBOARD_PASSWORD = "a long enough password"
+
+
+def test_the_dashboard_redirects_home_throttles_forgers_and_ends_copied_logins(
+    instance: HostdUp,
+) -> None:
+    """Through hostd's nginx: after login, `next=////evil.test/` goes to `/`; a copy of
+    the cookies stops working at logout; forged X-Forwarded-For headers do not get
+    more login attempts."""
+    up = instance
+    up.home.mkdir(parents=True)
+    (up.home / "hostd.toml").write_text("[dashboard]\nenabled = true\nworkers = 1\n")
+    up.start()
+    done = subprocess.run(
+        [sys.executable, "-m", "hostd", "dashboard", "passwd", "--stdin", "operator",
+         "--home", str(up.home)],
+        input=f"{DASHBOARD_PASSWORD}\n", capture_output=True, text=True, env=up.environ(),
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    base, host = f"http://127.0.0.1:{up.port}", {"Host": "dashboard.localhost"}
+
+    def log_in(client: requests.Session, password: str, **headers: str) -> requests.Response:
+        match = CSRF.search(client.get(f"{base}/login", headers=host).text)
+        assert match, "no login form"
+        data = {"csrf_token": match.group(1), "username": "operator", "password": password}
+        return client.post(f"{base}/login", params={"next": "////evil.test/"}, data=data,
+                           headers={**host, **headers}, allow_redirects=False)  # fmt: skip
+
+    with requests.Session() as client, requests.Session() as copy:
+        answer = log_in(client, DASHBOARD_PASSWORD)
+        assert answer.status_code == 302 and answer.headers["Location"] == "/"
+        copy.cookies.update(client.cookies)
+        assert copy.get(f"{base}/", headers=host, allow_redirects=False).status_code == 200
+        page = client.get(f"{base}/", headers=host).text
+        token = CSRF.search(page)
+        assert token
+        client.post(f"{base}/logout", data={"csrf_token": token.group(1)}, headers=host)
+        assert copy.get(f"{base}/", headers=host, allow_redirects=False).status_code == 302
+
+    with requests.Session() as forger:
+        codes = [
+            log_in(forger, "wrong password!", **{"X-Forwarded-For": f"198.51.100.{n}"}).status_code
+            for n in range(8)
+        ]
+        assert 429 in codes, codes
