@@ -8,6 +8,7 @@ schema itself is `hostd.core.site`.
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import stat
 from collections.abc import Callable, Collection
@@ -22,7 +23,7 @@ from hostd.core.site import Site, is_site_file, parse_site, site_name
 from hostd.core.static_rule import protected_folders, static_refusal
 from hostd.edges.fs import instance_running
 from hostd.edges.host import own_venv, package_root
-from hostd.edges.records import read_up
+from hostd.edges.records import read_folder_identity, read_up, write_folder_identity
 from hostd.errors import InstanceError, SettingsError, SiteError, SitesFolderError
 
 MAX_SITE_FILE = 64 * 1024
@@ -264,10 +265,12 @@ def folder_problem(folder: Path) -> str | None:
 class SiteFolder:
     """The real `hostd.apply.ports.SiteFiles`: the site files of one folder.
 
-    A folder that is missing or unreadable, or that holds no site file while sites are
-    live (`live_sites`), is a SitesFolderError: the apply keeps the live sites. An
-    operator who really means to remove the last site leaves a file named `.no-sites`
-    in the folder.
+    A folder that is missing or unreadable is a SitesFolderError: the apply keeps the
+    live sites. So is a folder with no site file while sites are live (`live_sites`)
+    unless it is the very folder that last held them (`record` keeps its device and
+    inode): deleting the files one by one removes the sites, the last one too, while
+    an empty folder put in its place (a failed mount, a new checkout) removes nothing.
+    A file named `.no-sites` in an empty folder removes the last sites in any case.
     """
 
     def __init__(
@@ -275,17 +278,33 @@ class SiteFolder:
         folder: Path,
         live_sites: Callable[[], Collection[str]] = tuple,
         layout: Layout | None = None,
+        record: Path | None = None,
     ) -> None:
         self.folder = folder
         self.live_sites = live_sites
         self.layout = layout
+        self.record = record
 
     def load(self) -> dict[str, Site | SiteError]:
         keeping = "keeping the last good sites until it is back"
-        if (problem := folder_problem(self.folder)) is not None:
+        problem = folder_problem(self.folder)
+        if problem is None:
+            loaded = load_sites(self.folder, self.layout)
+            try:
+                info = self.folder.stat()
+            except OSError as exc:
+                problem = f"the sites folder {self.folder} cannot be read: {exc.strerror}"
+        if problem is not None:
+            if self.record is not None:  # an empty folder in its place is not this one
+                with contextlib.suppress(OSError):
+                    self.record.unlink(missing_ok=True)
             raise SitesFolderError(f"{problem}: {keeping}")
-        loaded = load_sites(self.folder, self.layout)
-        if not loaded and not (self.folder / NO_SITES).exists():
+        identity = (info.st_dev, info.st_ino)
+        if loaded and self.record is not None:
+            with contextlib.suppress(OSError):  # a read-only view (plan, status)
+                write_folder_identity(self.record, identity)
+        same = self.record is not None and read_folder_identity(self.record) == identity
+        if not loaded and not same and not (self.folder / NO_SITES).exists():
             live = sorted(name for name in self.live_sites() if name != DASHBOARD)
             if live:
                 raise SitesFolderError(

@@ -3,6 +3,7 @@
     state/state.json         the last apply's result per site (for `hostd status`)
     state/crashloops.json    programs held back by the crash-loop guard
     state/certs/<site>.json  certificate attempts, so backoff survives restarts
+    state/sites-folder.json  which folder last held the site files (device, inode)
     run/up.json              how to reach the running `hostd up`
 
 Readers are tolerant: a missing or damaged record reads as "nothing recorded",
@@ -174,6 +175,25 @@ def read_attempts(folder: Path, site: str) -> Attempts:
 
 def write_attempts(folder: Path, site: str, attempts: Attempts) -> None:
     _write(folder / f"{site}.json", asdict(attempts), 0o644)
+
+
+# -- sites-folder.json: which folder last held the site files ---------------------------
+
+SITES_FOLDER = "sites-folder.json"
+
+
+def read_folder_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the sites folder the last time it held site files."""
+    data = _table(_read(path))
+    try:
+        return (int(data["device"]), int(data["inode"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def write_folder_identity(path: Path, identity: tuple[int, int]) -> None:
+    if read_folder_identity(path) != identity:
+        _write(path, {"device": identity[0], "inode": identity[1]}, 0o644)
 
 
 # -- up.json: the running `hostd up` ----------------------------------------------------

@@ -27,11 +27,17 @@ def touches_site_file(event: FileSystemEvent) -> bool:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, changed: Callable[[], None]) -> None:
+    def __init__(self, changed: Callable[[], None], folder: Path, lost: Callable[[], None]) -> None:
         self.changed = changed
+        self.folder = str(folder)
+        self.lost = lost
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
+            return
+        if event.is_directory and str(event.src_path).rstrip("/") == self.folder.rstrip("/"):
+            self.lost()  # the watched folder itself went: watch whatever comes next
+            self.changed()
             return
         if touches_site_file(event):
             self.changed()
@@ -59,7 +65,7 @@ class SiteWatcher:
         self.folder = folder
         self.changed = changed
         self.observer = Observer()
-        self._handler = _Handler(changed)
+        self._handler = _Handler(changed, folder, self._lost)
         self._watch: ObservedWatch | None = None
         self._identity: tuple[int, int] | None = None
         self._schedule(folder_identity(folder))
@@ -75,6 +81,10 @@ class SiteWatcher:
             except OSError:
                 identity = None  # gone again, or unreadable: the next turn retries
         self._identity = identity
+
+    def _lost(self) -> None:
+        """From the observer's thread: the watch ended with its folder."""
+        self._identity = None
 
     def rearm(self) -> bool:
         """Watch the folder the path names now if that is not the one watched; True

@@ -29,7 +29,7 @@ from hostd.edges.host import Gunicorns, LocalHost, host_facts, tool
 from hostd.edges.inputs import SiteFolder, builtin_site
 from hostd.edges.nginx import NginxProcess
 from hostd.edges.preflight import HttpPreflight
-from hostd.edges.records import StateJournal
+from hostd.edges.records import SITES_FOLDER, StateJournal
 from hostd.edges.runner import Runner, SubprocessRunner
 from hostd.edges.supervisor import XmlRpcSupervisor
 from hostd.edges.verify import AppVerifier
@@ -83,7 +83,7 @@ def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wi
         return list(live.sites) if live else []
 
     ports = Ports(
-        sites=SiteFolder(layout.sites_dir, live_sites, layout),
+        sites=SiteFolder(layout.sites_dir, live_sites, layout, layout.state_dir / SITES_FOLDER),
         generations=generations,
         checker=ScratchChecker(layout.state_dir / "check", nginx),
         nginx=nginx,

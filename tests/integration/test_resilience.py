@@ -53,7 +53,13 @@ def test_a_vanished_renamed_or_emptied_sites_folder_keeps_every_site_serving(
     assert all_serve(up)
     away = up.root / "sites.away"
 
+    (up.root / "empty").mkdir()
     os.rename(up.sites, away)
+    os.rename(up.root / "empty", up.sites)  # swapped for an empty one in one step
+    wait_until(lambda: warned(up, "has no site files"), what="the empty folder reported")
+    assert all_serve(up)
+    up.sites.rmdir()
+
     wait_until(lambda: warned(up, "is missing"), what="the missing folder reported")
     assert all_serve(up)
     assert "is missing" in up.log() and "is missing" in (up.home / "log" / "hostd.log").read_text()
