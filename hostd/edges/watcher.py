@@ -35,7 +35,11 @@ class _Handler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
-        if event.is_directory and str(event.src_path).rstrip("/") == self.folder.rstrip("/"):
+        if (
+            event.is_directory
+            and event.event_type in ("deleted", "moved")
+            and str(event.src_path).rstrip("/") == self.folder.rstrip("/")
+        ):
             self.lost()  # the watched folder itself went: watch whatever comes next
             self.changed()
             return

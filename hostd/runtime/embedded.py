@@ -27,6 +27,8 @@ from hostd.edges.process import (
     daemon_environment,
     group_members,
     kill_all,
+    proc_pids,
+    proc_stat,
     processes_mentioning,
     raise_open_files_limit,
     spawn,
@@ -176,11 +178,15 @@ class EmbeddedRuntime(Daemon):
                 return
             time.sleep(0.05)
 
+    def _stop_apps_at_once(self, supervisord: subprocess.Popen[bytes]) -> None:
+        stop_programs_at_once(supervisord)
+
     def stop_services(self) -> None:
         """Stop nginx, then supervisord and its programs; kill anything left."""
         if self.nginx is not None:
             stop(self.nginx, signal.SIGQUIT, 10)
         if self.supervisord is not None:
+            self._stop_apps_at_once(self.supervisord)
             stop(self.supervisord, signal.SIGTERM, 60)
         strays = [
             pid for marker in daemon_markers(self.layout) for pid in processes_mentioning(marker)
@@ -189,6 +195,24 @@ class EmbeddedRuntime(Daemon):
             self.say(f"stopping {len(strays)} process(es) left behind: {strays}")
             kill_all(strays)
         self.say("stopped")
+
+
+SHUTDOWN_NOTICED = 0.2  # supervisord takes a SIGTERM in at the end of its loop's turn
+
+
+def stop_programs_at_once(supervisord: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to supervisord (from then on it restarts nothing), then to every program
+    it runs at once: supervisord alone stops one group after another, and with one
+    group per site 300 sites took a minute."""
+    if supervisord.poll() is not None:
+        return
+    supervisord.send_signal(signal.SIGTERM)
+    time.sleep(SHUTDOWN_NOTICED)
+    for pid in proc_pids():
+        info = proc_stat(pid)
+        if info is not None and info.ppid == supervisord.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
 
 def _last(log: Path) -> str:
