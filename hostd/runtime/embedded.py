@@ -100,9 +100,9 @@ class EmbeddedRuntime(Daemon):
         try:
             if self.supervisord is not None and self.supervisord.poll() is not None:
                 self.say(f"supervisord exited ({self.supervisord.returncode}); starting it again")
-                orphans = self._apps()
+                orphans, sockets = self._apps(), self._sockets()
                 self._start_supervisord()
-                self._retire_apps(orphans)
+                self._retire_apps(orphans, sockets)
             if self.nginx is not None and self.nginx.poll() is not None:
                 self.say(f"nginx exited ({self.nginx.returncode}); starting it again")
                 # its workers outlive it, holding the port with the old configuration
@@ -118,8 +118,17 @@ class EmbeddedRuntime(Daemon):
         pids = processes_mentioning(daemon_markers(self.layout)[0])
         return {pid: start for pid in pids if (start := start_time(pid)) is not None}
 
-    def _retire_apps(self, orphans: dict[int, int]) -> None:
-        """Kill the apps a dead supervisord left, once the new one has started theirs.
+    def _sockets(self) -> dict[Path, int | None]:
+        """Each live site's socket path and the inode bound there now."""
+        live = self.reconciler.live()
+        paths = [self.layout.site_socket(name) for name in (live.sites if live else {})]
+        return {path: _inode(path) for path in paths}
+
+    def _retire_apps(self, orphans: dict[int, int], sockets: dict[Path, int | None]) -> None:
+        """Kill the apps a dead supervisord left, once the new one has started theirs
+        and every site's socket path is bound by its new gunicorn (the orphans serve
+        until then: killed earlier, a site whose new gunicorn is slow to bind answers
+        502 in between).
 
         SIGKILL, not TERM: a gunicorn master that stops gracefully unlinks its socket
         path, which by then belongs to its successor.
@@ -131,9 +140,10 @@ class EmbeddedRuntime(Daemon):
         while time.monotonic() < deadline and not self.stopping.is_set():
             with contextlib.suppress(SupervisorError):
                 states = {info.state for info in supervisor.all_info().values()}
-                if not states & {"STOPPED", "STARTING"}:
+                rebound = all(_inode(path) != inode for path, inode in sockets.items())
+                if not states & {"STOPPED", "STARTING"} and rebound:
                     break
-            time.sleep(0.1)
+            time.sleep(0.05)
         left = [pid for pid, start in orphans.items() if start_time(pid) == start]
         self.say(f"stopping {len(left)} process(es) the old supervisord left: {left}")
         for pid in left:
@@ -213,6 +223,13 @@ def stop_programs_at_once(supervisord: subprocess.Popen[bytes]) -> None:
         if info is not None and info.ppid == supervisord.pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
 
 
 def _last(log: Path) -> str:
