@@ -3,6 +3,7 @@ state, signal storms, hostile files. Each drill runs against a real `hostd up`."
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import re
@@ -109,6 +110,46 @@ def test_a_signal_storm_coalesces_and_never_wedges_the_daemon(instance: HostdUp)
     up.proc.send_signal(signal.SIGHUP)
     wait_until(serves(up, "beta.test", "beta says after\n"), timeout=30, what="still applies")
     assert up.stop(timeout=30) == 0
+
+
+def has_open(pid: int, path: Path) -> bool:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    return any(_link(f"/proc/{pid}/fd/{fd}") == str(path) for fd in fds)
+
+
+def _link(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def test_reload_calls_during_an_apply_share_one_more_apply(instance: HostdUp) -> None:
+    """Six `hostd reload`s that arrive while an apply holds the lock make one apply
+    between them, which sees the change written after they were called."""
+    up = instance
+    two_sites(up)
+    argv = [sys.executable, "-m", "hostd", "reload", "--home", str(up.home)]
+    queue = up.home / "run" / "reload.lock"
+    fd = os.open(up.home / "run" / "apply.lock", os.O_RDWR)
+    calls: list[subprocess.Popen[str]] = []
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # an apply is running
+        for _ in range(6):
+            calls.append(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
+                                          env=up.environ()))  # fmt: skip
+        wait_until(lambda: all(has_open(c.pid, queue) for c in calls), timeout=60,
+                   what="every call queued")  # fmt: skip
+        up.write_site("alpha", site_yaml(["alpha.test"], env={"GREETING": "queued"}))
+    finally:
+        os.close(fd)
+        outputs = [c.communicate(timeout=120)[0] for c in calls]
+    assert all(c.returncode == 0 for c in calls), outputs
+    assert len(set(outputs)) == 1 and "alpha: changed" in outputs[0], outputs
+    assert up.get("alpha.test").body == "alpha says queued\n"
 
 
 def live_folder(up: HostdUp) -> Path:
