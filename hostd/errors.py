@@ -10,7 +10,8 @@
     ├── NginxError           nginx is down or did not take a reload
     ├── AppStartError        a site's app did not come up
     ├── InstanceError        no instance, or a second one, on a home folder
-    └── LockError            another apply holds the lock too long
+    ├── LockError            another apply holds the lock too long
+    └── SitesFolderError     the sites folder is missing, unreadable or suddenly empty
 
 Edges translate foreign exceptions into these, `from` the original. Each class
 carries the exit code the CLI ends with when one reaches it (`exit_code`); the CLI
@@ -20,6 +21,7 @@ is decided by the apply report, not by an error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,6 +56,7 @@ class SiteError(HostdError):
         line: int | None = None,
         key: str | None = None,
     ) -> None:
+        message, key = _capped(message), _capped_key(key)
         super().__init__(message)
         self.message = message
         self.file = file
@@ -70,6 +73,26 @@ class SiteError(HostdError):
             where += f":{self.line}"
         key = f" {self.key}:" if self.key else ""
         return f"{where}:{key} {self.message}"
+
+
+MAX_QUOTED = 60  # characters of a site file's value an error may quote
+MAX_KEY = 80  # characters of a key path an error may show
+_LONG = MAX_QUOTED + 1
+_QUOTED = re.compile(
+    rf"(?:^|(?<=[\s(]))(?:'[^'\n]{{{_LONG},}}'|\"[^\"\n]{{{_LONG},}}\")(?=$|[\s:,;)])"
+)
+
+
+def _capped(message: str) -> str:
+    """`message` with every quoted value cut to MAX_QUOTED characters: an error never
+    carries more than a glimpse of what a file holds."""
+    return _QUOTED.sub(lambda m: m.group()[: MAX_QUOTED + 1] + "…" + m.group()[0], message)
+
+
+def _capped_key(key: str | None) -> str | None:
+    if key is None or len(key) <= MAX_KEY:
+        return key
+    return key[:MAX_KEY] + "…"
 
 
 class SettingsError(HostdError):
@@ -113,3 +136,8 @@ class InstanceError(HostdError):
 
 class LockError(HostdError):
     """Another apply held the lock for too long."""
+
+
+class SitesFolderError(HostdError):
+    """The sites folder cannot be trusted to say which sites exist (missing, unreadable,
+    or empty while sites are live): an apply keeps the last good sites."""

@@ -27,7 +27,9 @@ from hostd.errors import SiteError
 class SiteFiles(Protocol):
     def load(self) -> dict[str, Site | SiteError]:
         """Every site file by site name, parsed and checked against the disk, or the
-        error that refuses it. Raises nothing: an unreadable file is a SiteError."""
+        error that refuses it. An unreadable file is a SiteError; a sites folder that
+        cannot say which sites exist (missing, unreadable, empty while sites are live)
+        raises SitesFolderError, so that the apply keeps the live sites."""
         ...
 
 

@@ -27,7 +27,7 @@ from hostd.core.plan import Change, make_plan
 from hostd.core.program import DOWN_STATES
 from hostd.core.report import ApplyReport, Outcome, SiteResult
 from hostd.core.selection import reverted
-from hostd.errors import HostdError, NginxError, SiteError, SupervisorError
+from hostd.errors import HostdError, NginxError, SiteError, SitesFolderError, SupervisorError
 
 
 class Reconciler:
@@ -172,12 +172,19 @@ class Reconciler:
             return None
         return live.id if live else None
 
+    def _site_names(self) -> set[str]:
+        """The sites the folder names now; none if it cannot say (SitesFolderError)."""
+        try:
+            return set(self.ports.sites.load())
+        except SitesFolderError:
+            return set()
+
     def _record(self, report: ApplyReport) -> None:
         """Remember the report for `hostd status`, and log every change."""
         events = self.ports.events
         try:
             live = self.live()
-            keep = set(live.sites if live else {}) | set(self.ports.sites.load())
+            keep = set(live.sites if live else {}) | self._site_names()
             self.ports.journal.record(report, keep)
         except (HostdError, OSError) as exc:
             events.emit("state-not-recorded", error=str(exc))

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-from hostd.cli.common import home_of, print_report, root_of
+from hostd.cli.common import home_of, out, print_report, root_of
+from hostd.core.report import report_lines
 from hostd.edges.inputs import load_sites, running_instance
+from hostd.edges.reload_queue import ReloadQueue
 from hostd.errors import EXIT_OK, EXIT_PROBLEM, UsageError
 from hostd.runtime.wiring import make_reconciler
 
@@ -30,6 +32,16 @@ def run_reload(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"unknown site(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
             )
+    if only is None:  # calls that arrive during an apply share the next one
+
+        def apply() -> tuple[list[str], bool]:
+            report = reconciler.apply(None)
+            return [line.text for line in report_lines(report)], report.ok
+
+        lines, ok = ReloadQueue(layout.run_dir, layout.apply_lock).coalesced(apply)
+        for line in lines:
+            out(line)
+        return EXIT_OK if ok else EXIT_PROBLEM
     report = reconciler.apply(only)
     print_report(report)
     return EXIT_OK if report.ok else EXIT_PROBLEM

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 def run_check(args: argparse.Namespace) -> int:
     layout, _ = view_of(args)
-    loaded = load_sites(layout.sites_dir)
+    loaded = load_sites(layout.sites_dir, layout)
     for file in args.files:
         path = Path(file).absolute()
         try:
@@ -91,6 +91,8 @@ def run_status(args: argparse.Namespace) -> int:
         out(json.dumps(status.to_json(), indent=2))
         return EXIT_OK
     out(f"generation {status.generation}; nginx: {status.nginx}; supervisord: {status.supervisor}")
+    for warning in status.warnings:
+        out(f"warning: {warning}")
     for site in status.sites:
         pid = f" pid {site.pid}" if site.pid else ""
         out(

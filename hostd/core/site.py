@@ -13,10 +13,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hostd.core.layout import SAFE_PATH
+from hostd.core.static_rule import system_refusal
 from hostd.core.yamlnode import Field, compose
 from hostd.errors import SiteError
 
@@ -314,7 +315,10 @@ def _static(value: Field, base: Path, lines: dict[str, int]) -> tuple[tuple[str,
         if prefix.startswith("/.well-known/"):
             raise item.error("static prefixes under /.well-known/ are reserved for hostd")
         lines[item.key] = item.line
-        out.append((prefix, resolved_path(item, base)))
+        folder = resolved_path(item, base)
+        if (problem := system_refusal(PurePosixPath(folder))) is not None:
+            raise item.error(f"nginx may not serve this folder: {problem}")
+        out.append((prefix, folder))
     return tuple(sorted(out))
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from hostd.dashboard.config import dashboard_dir, environment, load_config, priv
 from hostd.dashboard.filters import register_filters
 from hostd.dashboard.security import behind_nginx, private_headers
 from hostd.dashboard.services import Services
-from hostd.dashboard.users import UserStore
+from hostd.dashboard.sessions import LoginSessions
+from hostd.dashboard.users import User, UserStore
 from hostd.errors import HostdError
 
 LOGGER = "hostd.dashboard"
@@ -62,7 +64,9 @@ def build_app(
 
     CSRFProtect(app)
     Bootstrap5(app)
-    _login_manager(app, users)
+    sessions = LoginSessions(private_folder(dashboard_dir(layout)) / "sessions.json")
+    app.extensions["hostd_sessions"] = sessions
+    _login_manager(app, users, sessions)
     limiter = Limiter(
         get_remote_address,
         app=app,
@@ -95,13 +99,27 @@ def configure_logging(level: int) -> None:
     logger.setLevel(level)
 
 
-def _login_manager(app: Flask, users: UserStore) -> None:
+def _login_manager(app: Flask, users: UserStore, sessions: LoginSessions) -> None:
     manager = LoginManager(app)
     manager.login_view = "auth.login"
     manager.login_message = "Log in to see this page."
     manager.login_message_category = "info"
-    manager.user_loader(users.by_id)
+    manager.user_loader(session_loader(users, sessions))
     manager.unauthorized_handler(_unauthorized)
+
+
+def session_loader(users: UserStore, sessions: LoginSessions) -> Callable[[str], User | None]:
+    """The user a session or remember cookie names, if its password is unchanged and
+    its login has not ended on the server (logged out, expired)."""
+
+    def load(user_id: str) -> User | None:
+        base, _, sid = user_id.rpartition(":")
+        user = users.by_id(base) if ":" in base else None
+        if user is None or not sessions.alive(sid, user.name):
+            return None
+        return replace(user, session=sid)
+
+    return load
 
 
 def _unauthorized() -> ResponseReturnValue:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from flask import (
@@ -21,17 +22,33 @@ from flask_login import current_user, login_user, logout_user
 
 from hostd.dashboard.forms import ButtonForm, LoginForm
 from hostd.dashboard.services import services
+from hostd.dashboard.sessions import LoginSessions
 
 logger = logging.getLogger("hostd.dashboard")
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after logging in: a path on this site, never another site."""
-    if target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
-            return target
+    """Where to go after logging in: a path on this site, never another site.
+
+    Only `/` followed by something other than `/` or `\\`: browsers read `//host`,
+    `////host` and `/\\host` as another host, and drop tabs and newlines first."""
+    if target and _own_path(target):
+        return target
     return url_for("main.overview")
+
+
+def _own_path(target: str) -> bool:
+    if any(ord(c) < 0x21 or c == "\x7f" for c in target) or "\\" in target:
+        return False
+    if not target.startswith("/") or target.startswith("//"):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
+def login_sessions() -> LoginSessions:
+    sessions: LoginSessions = current_app.extensions["hostd_sessions"]
+    return sessions
 
 
 def login() -> ResponseReturnValue:
@@ -45,7 +62,12 @@ def login() -> ResponseReturnValue:
         user = store.authenticate(name, str(form.password.data))
         if user is not None:
             session.clear()
-            login_user(user, remember=bool(form.remember.data))
+            remember = bool(form.remember.data)
+            config = current_app.config
+            lifetime = (config["REMEMBER_COOKIE_DURATION"] if remember
+                        else config["PERMANENT_SESSION_LIFETIME"]).total_seconds()  # fmt: skip
+            sid = login_sessions().start(user.name, max(lifetime, 60.0))
+            login_user(replace(user, session=sid), remember=remember)
             session.permanent = True  # lasts PERMANENT_SESSION_LIFETIME
             logger.info("login user=%s ip=%s remember=%s", name, request.remote_addr,
                         bool(form.remember.data))  # fmt: skip
@@ -63,6 +85,7 @@ def login() -> ResponseReturnValue:
 def logout() -> ResponseReturnValue:
     if ButtonForm().validate_on_submit():
         logger.info("logout user=%s", getattr(current_user, "name", "-"))
+        login_sessions().end(getattr(current_user, "session", ""))  # every copy ends
         logout_user()
         session.clear()
         flash("Logged out.", "info")

@@ -48,9 +48,11 @@ def secure_cookie(header: str) -> str:
 
 
 def behind_nginx(app: Flask) -> None:
-    """Trust the one proxy in front (hostd's nginx: only it reaches the unix socket)."""
+    """Trust the one proxy in front (hostd's nginx) for scheme and host. Not for the
+    client's address: X-Forwarded-For is anyone's to write, and the login throttle
+    keys on REMOTE_ADDR, which gunicorn sets to the address nginx saw."""
     inner = ForwardedPortAndSecureCookies(app.wsgi_app, app.config["SECURE_COOKIES_OVER_HTTPS"])
-    app.wsgi_app = ProxyFix(inner, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    app.wsgi_app = ProxyFix(inner, x_for=0, x_proto=1, x_host=1)  # type: ignore[method-assign]
 
 
 def content_security_policy(cdn: bool) -> str:

@@ -38,9 +38,11 @@ class User:
     is_authenticated: bool = True
     is_active: bool = True
     is_anonymous: bool = False
+    session: str = ""  # the server-side login this user came with (LoginSessions)
 
     def get_id(self) -> str:
-        return f"{self.name}:{fingerprint(self.password_hash)}"
+        base = f"{self.name}:{fingerprint(self.password_hash)}"
+        return f"{base}:{self.session}" if self.session else base
 
 
 def fingerprint(password_hash: str) -> str:

@@ -3,7 +3,8 @@
 gunicorn re-imports the app in new workers on HUP and retires the old ones
 gracefully; the master and its socket stay. A HUP with code that does not
 import would kill the site, so `gunicorn --check-config` with the site's own
-command and environment goes first.
+command and environment goes first, as the site's own user
+(`hostd.edges.site_user`), never as hostd's.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import time
 
 from hostd.core.facts import HostFacts
-from hostd.core.render import gunicorn_argv, program_environment
+from hostd.core.render import gunicorn_argv, program_environment, program_user
 from hostd.core.site import Site
 from hostd.edges.runner import Runner
+from hostd.edges.site_user import as_site_user
 from hostd.edges.supervisor import XmlRpcSupervisor
-from hostd.errors import CommandError, SupervisorError
+from hostd.errors import CommandError, HostdError, SupervisorError
 
 CHECK_TIMEOUT = 120.0
 
@@ -49,13 +51,17 @@ def reload_code(
     if info is None or info.state not in ("RUNNING", "STARTING") or not info.pid:
         state = info.state if info else "absent"
         return f"code reload needs a running program (it is {state})"
-    env = {"HOME": "/", **program_environment(site)}
     try:
-        runner.run(check_argv(site, facts), env=env, timeout=CHECK_TIMEOUT, cwd=site.app.root)
+        argv, env = as_site_user(
+            check_argv(site, facts), program_environment(site), program_user(site, facts)
+        )
+        runner.run(argv, env=env, timeout=CHECK_TIMEOUT, cwd=site.app.root)
     except CommandError as exc:
         lines = [line for line in exc.output.splitlines() if line.strip()]
         reason = lines[-1] if lines else f"exit {exc.returncode}"
         return f"new code does not load, the old workers keep serving: {reason}"
+    except HostdError as exc:  # the user is gone, setpriv is missing
+        return f"cannot check the new code as the site's user: {exc}"
     try:
         supervisor.signal(site.name, "HUP")
     except SupervisorError as exc:

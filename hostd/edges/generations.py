@@ -6,14 +6,22 @@
 A generation is written under a temporary name, fsynced and renamed into place;
 `live` is a symlink replaced with rename(2). A crash at any point leaves `live`
 pointing at one complete generation.
+
+Damage from outside (a power cut on a disk that lies about fsync, a hand edit) heals:
+a `live` that is missing, dangling or not a link, or a live generation whose
+manifest or files are damaged (each file's sha256 is in the manifest), makes the
+newest intact generation live again; with none intact, there is no live generation
+and the next start renders afresh from the site files. What was skipped is said.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,32 +37,83 @@ KEEP_GENERATIONS = 5
 class GenerationStore:
     """The real `hostd.apply.ports.Generations`: generation folders under `state_dir`."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, healed: Callable[[str], None] | None = None) -> None:
         self.root = state_dir / "generations"
         self.live_link = state_dir / "live"
+        self.healed = healed or (lambda text: None)
         self._cached: tuple[str, Generation] | None = None
 
     def live(self) -> Generation | None:
         """The generation `live` points at, or None before the first one.
 
-        Generations never change once written, so the last one read is kept.
+        Generations never change once written, so the last one read is kept. A
+        damaged `live` heals (see the module's doc) instead of raising.
         """
         try:
             target = os.readlink(self.live_link)
         except FileNotFoundError:
-            return None
-        if self._cached is None or self._cached[0] != target:
-            self._cached = (target, self.read(self.live_link.parent / target))
-        return self._cached[1]
+            target, problem = None, "state/live is missing"
+        except OSError:  # not a symlink
+            target, problem = None, "state/live is not a symlink"
+        if target is not None:
+            if self._cached is not None and self._cached[0] == target:
+                return self._cached[1]
+            try:
+                generation = self.read(self.live_link.parent / target)
+            except HostdError as exc:
+                problem = str(exc)
+            else:
+                self._cached = (target, generation)
+                return generation
+        return self._heal(problem)
+
+    def _heal(self, problem: str) -> Generation | None:
+        """The newest intact generation, made live again; None if there is none."""
+        skipped: list[str] = []
+        first_start = problem == "state/live is missing" and not self._done()
+        for path in sorted(self._done(), reverse=True):
+            try:
+                generation = self.read(path)
+            except HostdError as exc:
+                skipped.append(str(exc))
+                continue
+            self._say(problem, skipped, f"generation {path.name} is live again")
+            try:
+                if not self.live_link.is_symlink():
+                    _remove(self.live_link)
+                self.switch(generation)
+            except OSError:
+                pass  # a reader without write access: the daemon heals it
+            self._cached = None
+            return generation
+        if not first_start:
+            self._say(problem, skipped, "no intact generation: starting afresh from the site files")
+            with contextlib.suppress(OSError):
+                _remove(self.live_link)
+        return None
+
+    def _say(self, problem: str, skipped: list[str], outcome: str) -> None:
+        self.healed("; ".join([problem, *(f"skipped {text}" for text in skipped), outcome]))
+
+    def _done(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return [p for p in self.root.glob("[0-9]*") if p.name.isdigit() and p.is_dir()]
 
     def read(self, path: Path) -> Generation:
+        """The generation in `path`; HostdError if anything in it is missing or damaged."""
         try:
             manifest = json.loads((path / MANIFEST).read_text())
-            files = {rel: (path / rel).read_text() for rel in manifest["files"]}
-        except (OSError, ValueError, KeyError) as exc:
-            raise HostdError(f"generation {path} is unreadable: {exc}") from exc
-        sites = {name: site_from_dict(data) for name, data in manifest["sites"].items()}
-        return Generation(int(manifest["id"]), path, files, sites)
+            files = {str(rel): (path / rel).read_text() for rel in manifest["files"]}
+            for rel, digest in dict(manifest.get("sha256", {})).items():
+                if _digest(files[rel]) != digest:
+                    raise ValueError(f"{rel} does not match its checksum")
+            sites = {name: site_from_dict(data) for name, data in manifest["sites"].items()}
+            return Generation(int(manifest["id"]), path, files, sites)
+        except HostdError as exc:
+            raise HostdError(f"generation {path.name} is damaged: {exc}") from exc
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise HostdError(f"generation {path.name} is damaged: {exc!r}") from exc
 
     def _next_id(self) -> int:
         ids = [int(p.name) for p in self.root.glob("[0-9]*") if p.name.isdigit()]
@@ -96,6 +155,7 @@ class GenerationStore:
         manifest: dict[str, Any] = {
             "id": gen_id,
             "files": sorted(files),
+            "sha256": {rel: _digest(text) for rel, text in sorted(files.items())},
             "sites": {name: site.to_dict() for name, site in sorted(sites.items())},
         }
         _write_new(tmp / MANIFEST, json.dumps(manifest, indent=2) + "\n", 0o600)
@@ -122,6 +182,17 @@ class GenerationStore:
                 shutil.rmtree(path, ignore_errors=True)
         for stale in self.root.glob(".*.tmp"):
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _link(source: Path, target: Path) -> bool:

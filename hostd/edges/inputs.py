@@ -8,35 +8,64 @@ schema itself is `hostd.core.site`.
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
+import stat
+from collections.abc import Callable, Collection
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from hostd.core.builtin import NAME as DASHBOARD
 from hostd.core.builtin import Builtin, builtin_of
 from hostd.core.layout import Layout, Mode, layout_for
 from hostd.core.settings import Settings, default_settings, parse_settings, with_overrides
 from hostd.core.site import Site, is_site_file, parse_site, site_name
+from hostd.core.static_rule import protected_folders, static_refusal
 from hostd.edges.fs import instance_running
 from hostd.edges.host import own_venv, package_root
-from hostd.edges.records import read_up
-from hostd.errors import InstanceError, SettingsError, SiteError
+from hostd.edges.records import read_folder_identity, read_up, write_folder_identity
+from hostd.errors import InstanceError, SettingsError, SiteError, SitesFolderError
 
 MAX_SITE_FILE = 64 * 1024
 
 
 def site_files(folder: Path) -> list[Path]:
+    """The files in `folder` that count as site files (not folders); none if it is gone.
+
+    Not only regular files: a FIFO, a device or a dangling link named `*.yaml` is
+    listed too, so that `load_site` refuses it by name instead of it vanishing."""
     try:
-        return sorted(p for p in folder.iterdir() if is_site_file(p) and p.is_file())
-    except FileNotFoundError:
+        return sorted(p for p in folder.iterdir() if is_site_file(p) and not p.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
         return []
 
 
 def load_site(path: Path) -> Site:
     """The site defined by `path`, checked against the disk; SiteError if refused."""
+    site = _parsed(path, _site_text(path))
+    check_paths(site)
+    return site
+
+
+def _site_text(path: Path) -> str:
+    """The text of a site file, read only if it is a regular file within the size
+    limit, and (if it is a symlink) only if it leads to a file inside its own folder."""
+    real = _followed(path)
     try:
-        data = path.read_bytes()
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
         raise SiteError(f"cannot read the file: {exc.strerror}", file=path) from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SiteError("not a regular file (hostd reads only regular files)", file=path)
+        if info.st_size > MAX_SITE_FILE:
+            raise SiteError(f"file is larger than {MAX_SITE_FILE // 1024} KiB", file=path)
+        data = os.read(fd, MAX_SITE_FILE + 1)
+    except OSError as exc:
+        raise SiteError(f"cannot read the file: {exc.strerror}", file=path) from exc
+    finally:
+        os.close(fd)
     if len(data) > MAX_SITE_FILE:
         raise SiteError(f"file is larger than {MAX_SITE_FILE // 1024} KiB", file=path)
     try:
@@ -47,9 +76,25 @@ def load_site(path: Path) -> Site:
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise SiteError("the file contains a NUL character", file=path, line=line)
-    site = _parsed(path, text)
-    check_paths(site)
-    return site
+    return text
+
+
+def _followed(path: Path) -> Path:
+    """Where `path` leads; a symlink may lead only to a file inside its own folder."""
+    if not path.is_symlink():
+        return path
+    folder = path.absolute().parent.resolve()
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        raise SiteError("a symlink that leads nowhere", file=path) from exc
+    if real.parent != folder and folder not in real.parents:
+        raise SiteError(
+            "a symlink that leads outside the sites folder (site files and their links "
+            "stay inside it)",
+            file=path,
+        )
+    return real
 
 
 _PARSED: dict[tuple[Path, str], Site] = {}
@@ -65,8 +110,9 @@ def _parsed(path: Path, text: str) -> Site:
     return _PARSED[key]
 
 
-def load_sites(folder: Path) -> dict[str, Site | SiteError]:
-    """Every site file in `folder` by site name, loaded or refused."""
+def load_sites(folder: Path, layout: Layout | None = None) -> dict[str, Site | SiteError]:
+    """Every site file in `folder` by site name, loaded or refused; with `layout`, a
+    site whose static folder nginx may not serve (`hostd.core.static_rule`) too."""
     out: dict[str, Site | SiteError] = {}
     files: dict[str, Path] = {}
     for path in site_files(folder):
@@ -85,7 +131,35 @@ def load_sites(folder: Path) -> dict[str, Site | SiteError]:
             out[name] = load_site(path)
         except SiteError as exc:
             out[name] = exc
+    return out if layout is None else with_static_refused(out, layout)
+
+
+def with_static_refused(
+    loaded: dict[str, Site | SiteError], layout: Layout
+) -> dict[str, Site | SiteError]:
+    """`loaded` with every site refused whose static folder (followed through its
+    symlinks) is a system folder, one of hostd's, or overlaps another site's app root."""
+    protected = protected_folders(layout)
+    protected = {**protected, **{f"{w} (real)": _real(p) for w, p in protected.items()}}
+    roots = {n: _real(s.app.root) for n, s in loaded.items() if isinstance(s, Site)}
+    out = dict(loaded)
+    for name, site in loaded.items():
+        if not isinstance(site, Site):
+            continue
+        own = roots[name]  # sites that share their code share its folders
+        others = {other: root for other, root in roots.items() if root != own}
+        for prefix, folder in site.static:
+            problem = static_refusal(_real(folder), protected, others)
+            if problem is not None:
+                out[name] = _error(
+                    site, f"static.{prefix}", f"nginx may not serve this folder: {problem}"
+                )
+                break
     return out
+
+
+def _real(path: Path | PurePosixPath) -> PurePosixPath:
+    return PurePosixPath(os.path.realpath(path))
 
 
 def _error(site: Site, key: str, message: str) -> SiteError:
@@ -168,14 +242,77 @@ def _top_level(tree: ast.Module, name: str) -> ast.AST | None:
     return found
 
 
-class SiteFolder:
-    """The real `hostd.apply.ports.SiteFiles`: the site files of one folder."""
+NO_SITES = ".no-sites"  # in an empty sites folder: removing the last site is meant
 
-    def __init__(self, folder: Path) -> None:
+
+def folder_problem(folder: Path) -> str | None:
+    """Why `folder` cannot say which sites exist (missing, not a folder, unreadable)."""
+    try:
+        info = folder.stat()
+    except FileNotFoundError:
+        return f"the sites folder {folder} is missing"
+    except OSError as exc:
+        return f"the sites folder {folder} cannot be read: {exc.strerror}"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"the sites folder {folder} is not a folder"
+    try:
+        os.listdir(folder)
+    except OSError as exc:
+        return f"the sites folder {folder} cannot be read: {exc.strerror}"
+    return None
+
+
+class SiteFolder:
+    """The real `hostd.apply.ports.SiteFiles`: the site files of one folder.
+
+    A folder that is missing or unreadable is a SitesFolderError: the apply keeps the
+    live sites. So is a folder with no site file while sites are live (`live_sites`)
+    unless it is the very folder that last held them (`record` keeps its device and
+    inode): deleting the files one by one removes the sites, the last one too, while
+    an empty folder put in its place (a failed mount, a new checkout) removes nothing.
+    A file named `.no-sites` in an empty folder removes the last sites in any case.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        live_sites: Callable[[], Collection[str]] = tuple,
+        layout: Layout | None = None,
+        record: Path | None = None,
+    ) -> None:
         self.folder = folder
+        self.live_sites = live_sites
+        self.layout = layout
+        self.record = record
 
     def load(self) -> dict[str, Site | SiteError]:
-        return load_sites(self.folder)
+        keeping = "keeping the last good sites until it is back"
+        problem = folder_problem(self.folder)
+        if problem is None:
+            loaded = load_sites(self.folder, self.layout)
+            try:
+                info = self.folder.stat()
+            except OSError as exc:
+                problem = f"the sites folder {self.folder} cannot be read: {exc.strerror}"
+        if problem is not None:
+            if self.record is not None:  # an empty folder in its place is not this one
+                with contextlib.suppress(OSError):
+                    self.record.unlink(missing_ok=True)
+            raise SitesFolderError(f"{problem}: {keeping}")
+        identity = (info.st_dev, info.st_ino)
+        if loaded and self.record is not None:
+            with contextlib.suppress(OSError):  # a read-only view (plan, status)
+                write_folder_identity(self.record, identity)
+        same = self.record is not None and read_folder_identity(self.record) == identity
+        if not loaded and not same and not (self.folder / NO_SITES).exists():
+            live = sorted(name for name in self.live_sites() if name != DASHBOARD)
+            if live:
+                raise SitesFolderError(
+                    f"the sites folder {self.folder} has no site files: keeping the "
+                    f"{len(live)} live site(s); to remove the last site on purpose, "
+                    f"create {self.folder / NO_SITES}"
+                )
+        return loaded
 
 
 # -- hostd.toml -----------------------------------------------------------------------

@@ -3,6 +3,7 @@
     state/state.json         the last apply's result per site (for `hostd status`)
     state/crashloops.json    programs held back by the crash-loop guard
     state/certs/<site>.json  certificate attempts, so backoff survives restarts
+    state/sites-folder.json  which folder last held the site files (device, inode)
     run/up.json              how to reach the running `hostd up`
 
 Readers are tolerant: a missing or damaged record reads as "nothing recorded",
@@ -51,7 +52,28 @@ def _table(data: Any) -> dict[str, Any]:
 def read_state(path: Path) -> dict[str, dict[str, Any]]:
     """Site name -> its last recorded result; empty if nothing was recorded."""
     sites = _table(_table(_read(path)).get("sites"))
-    return {name: entry for name, entry in sites.items() if isinstance(entry, dict)}
+    return {name: _entry(entry) for name, entry in sites.items() if isinstance(entry, dict)}
+
+
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    "outcome": (str,), "detail": (str,), "held": (bool,), "generation": (int,),
+    "at": (int, float), "last_error": (str,), "last_error_at": (int, float),
+}  # fmt: skip
+
+
+def _entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A state.json entry with every value of the wrong type dropped (garbage in a
+    record reads as "not recorded")."""
+    return {
+        key: value
+        for key, value in entry.items()
+        if key in _ENTRY_TYPES and isinstance(value, _ENTRY_TYPES[key])
+    }
+
+
+def read_last_apply(path: Path) -> dict[str, Any]:
+    """The last apply as recorded (at, generation, ok, error); empty if nothing was."""
+    return _table(_table(_read(path)).get("last_apply"))
 
 
 def record_report(path: Path, report: ApplyReport, keep: Collection[str]) -> None:
@@ -134,15 +156,44 @@ def write_crash_loops(path: Path, retries: dict[str, Retry]) -> None:
 
 
 def read_attempts(folder: Path, site: str) -> Attempts:
-    data = _read(folder / f"{site}.json")
+    data = _table(_read(folder / f"{site}.json"))
     try:
-        return Attempts(**data) if isinstance(data, dict) else Attempts()
-    except TypeError:
+        last_attempt, last_error = data.get("last_attempt"), data.get("last_error")
+        names = data.get("names", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            return Attempts()
+        return Attempts(
+            failures=int(data.get("failures", 0)),
+            last_attempt=None if last_attempt is None else float(last_attempt),
+            last_error=None if last_error is None else str(last_error),
+            next_attempt=float(data.get("next_attempt", 0.0)),
+            names=names,
+        )
+    except (TypeError, ValueError):
         return Attempts()
 
 
 def write_attempts(folder: Path, site: str, attempts: Attempts) -> None:
     _write(folder / f"{site}.json", asdict(attempts), 0o644)
+
+
+# -- sites-folder.json: which folder last held the site files ---------------------------
+
+SITES_FOLDER = "sites-folder.json"
+
+
+def read_folder_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the sites folder the last time it held site files."""
+    data = _table(_read(path))
+    try:
+        return (int(data["device"]), int(data["inode"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def write_folder_identity(path: Path, identity: tuple[int, int]) -> None:
+    if read_folder_identity(path) != identity:
+        _write(path, {"device": identity[0], "inode": identity[1]}, 0o644)
 
 
 # -- up.json: the running `hostd up` ----------------------------------------------------

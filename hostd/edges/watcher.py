@@ -7,11 +7,14 @@ what changed is for the next apply to find out.
 
 from __future__ import annotations
 
+import contextlib
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import ObservedWatch
 
 from hostd.core.site import is_site_file
 
@@ -24,23 +27,78 @@ def touches_site_file(event: FileSystemEvent) -> bool:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, changed: Callable[[], None]) -> None:
+    def __init__(self, changed: Callable[[], None], folder: Path, lost: Callable[[], None]) -> None:
         self.changed = changed
+        self.folder = str(folder)
+        self.lost = lost
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
+            return
+        if (
+            event.is_directory
+            and event.event_type in ("deleted", "moved")
+            and str(event.src_path).rstrip("/") == self.folder.rstrip("/")
+        ):
+            self.lost()  # the watched folder itself went: watch whatever comes next
+            self.changed()
             return
         if touches_site_file(event):
             self.changed()
 
 
+def folder_identity(folder: Path) -> tuple[int, int] | None:
+    """Which folder `folder` names now (device, inode), or None if none does."""
+    try:
+        info = folder.stat()
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
+
+
 class SiteWatcher:
-    """Calls `changed` (from its own thread) whenever a site file may have changed."""
+    """Calls `changed` (from its own thread) whenever a site file may have changed.
+
+    inotify watches a folder, not a path: when the sites folder is deleted, renamed
+    or replaced, `rearm` (called by the daemon every turn of its loop) notices that
+    the path names another folder or none, watches the new one, and calls `changed`
+    so that the next apply looks at it.
+    """
 
     def __init__(self, folder: Path, changed: Callable[[], None]) -> None:
         self.folder = folder
+        self.changed = changed
         self.observer = Observer()
-        self.observer.schedule(_Handler(changed), str(folder), recursive=False)
+        self._handler = _Handler(changed, folder, self._lost)
+        self._watch: ObservedWatch | None = None
+        self._identity: tuple[int, int] | None = None
+        self._schedule(folder_identity(folder))
+
+    def _schedule(self, identity: tuple[int, int] | None) -> None:
+        if self._watch is not None:
+            with contextlib.suppress(KeyError, OSError):  # its emitter may have ended
+                self.observer.unschedule(self._watch)
+            self._watch = None
+        if identity is not None:
+            try:
+                self._watch = self.observer.schedule(self._handler, str(self.folder))
+            except OSError:
+                identity = None  # gone again, or unreadable: the next turn retries
+        self._identity = identity
+
+    def _lost(self) -> None:
+        """From the observer's thread: the watch ended with its folder."""
+        self._identity = None
+
+    def rearm(self) -> bool:
+        """Watch the folder the path names now if that is not the one watched; True
+        (and `changed` called) if it was not."""
+        identity = folder_identity(self.folder)
+        if identity == self._identity and (identity is None or self._watch is not None):
+            return False
+        self._schedule(identity)
+        self.changed()
+        return True
 
     def start(self) -> None:
         self.observer.start()

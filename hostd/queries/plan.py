@@ -37,7 +37,7 @@ def pending_preview(
     facts = host_facts(layout, settings, gunicorns)
     renderer = Renderer(facts, LocalHost(facts, gunicorns), CertFolder(layout))
     live = GenerationStore(layout.state_dir).live()
-    return preview(load_sites(layout.sites_dir), live, builtin_site(layout), renderer, only)
+    return preview(load_sites(layout.sites_dir, layout), live, builtin_site(layout), renderer, only)
 
 
 def pending_site(layout: Layout, settings: Settings, site: str) -> Pending:

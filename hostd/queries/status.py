@@ -5,7 +5,7 @@ daemons directly; nothing is built, nothing is started.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hostd.core.layout import Layout
@@ -18,7 +18,7 @@ from hostd.edges.generations import GenerationStore
 from hostd.edges.host import tool
 from hostd.edges.logfiles import last_error_event
 from hostd.edges.nginx import served_fingerprint_at
-from hostd.edges.records import crash_loops_path, read_crash_loops, read_state
+from hostd.edges.records import crash_loops_path, read_crash_loops, read_last_apply, read_state
 from hostd.edges.supervisor import XmlRpcSupervisor
 from hostd.errors import InstanceError, SupervisorError
 
@@ -49,6 +49,9 @@ class Status:
     nginx: str  # "serving live", "serving another configuration", "down", "not installed"
     supervisor: str  # "running" or the reason it is not
     sites: list[SiteStatus]
+    # what the instance as a whole is not doing as asked: the last apply's error
+    # (a sites folder that is missing, unreadable or empty), damaged state skipped
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +59,7 @@ class Status:
             "nginx": self.nginx,
             "supervisor": self.supervisor,
             "sites": {site.name: site.to_json() for site in self.sites},
+            "warnings": list(self.warnings),
         }
 
 
@@ -114,7 +118,8 @@ def collect_status(layout: Layout, settings: Settings) -> Status:
                 cert_expires=_expiry(layout, site),
             )
         )
-    return Status(live.id if live else None, nginx, supervisor, sites)
+    warnings = [error] if (error := read_last_apply(layout.state_file).get("error")) else []
+    return Status(live.id if live else None, nginx, supervisor, sites, warnings)
 
 
 def last_error(

@@ -7,12 +7,19 @@ supervisord, the system one plugs into the machine's.
 Loop: a change in the sites folder applies again (debounced, latest state wins,
 one apply at a time), so do SIGHUP and a rescan every minute; crash-looping
 programs are checked every second; SIGINT/SIGTERM end it.
+
+Signal handlers take no lock: they set a `Flag` (a plain attribute) and Python's
+wakeup fd (`signal.set_wakeup_fd`) writes a byte into a pipe the loop sleeps on; the
+watcher's thread writes into the same pipe. However many SIGHUPs and file events
+arrive, they go through one debouncer: a storm during an apply makes one more apply.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import select
 import signal
 import threading
 import time
@@ -42,6 +49,49 @@ LOGS_EVERY = 3600.0  # log rotation (embedded) is looked at this often
 logger = logging.getLogger("hostd")
 
 
+class Flag:
+    """A yes/no a signal handler may set: a plain attribute, no lock (a handler that
+    waits on a lock its own thread holds waits forever)."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+
+class Wakeup:
+    """A self-pipe the loop sleeps on: signals (through the wakeup fd) and other
+    threads write a byte to it to end the sleep early."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def poke(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # a full pipe wakes the loop anyway
+            os.write(self.write_fd, b"w")
+
+    def sleep(self, timeout: float) -> None:
+        """Until poked or `timeout` seconds; empties the pipe."""
+        ready, _, _ = select.select([self.read_fd], [], [], timeout)
+        if ready:
+            try:
+                while os.read(self.read_fd, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+
+    def close(self) -> None:
+        os.close(self.read_fd)
+        os.close(self.write_fd)
+
+
 class Daemon:
     def __init__(
         self, layout: Layout, settings: Settings, say: Say, applied: Applied, *, watch: bool = True
@@ -51,9 +101,9 @@ class Daemon:
         self.settings = settings
         self.say = say
         self.applied = applied
-        self.stopping = threading.Event()
-        self.apply_wanted = threading.Event()
-        self.wake = threading.Event()
+        self.stopping = Flag()
+        self.apply_wanted = Flag()
+        self.wakeup = Wakeup()
         self.debouncer = Debouncer()
         self.debouncer_lock = threading.Lock()
         self.watcher: SiteWatcher | None = None
@@ -111,8 +161,9 @@ class Daemon:
     def run(self) -> int:
         """Serve until SIGINT or SIGTERM; the exit code is 0 after a clean stop."""
         lock = claim_instance(self.layout.up_lock)
+        previous_wakeup = -1
         try:
-            self._install_signals()
+            previous_wakeup = self._install_signals()
             try:
                 self.prepare_folders()
                 self.start_services()
@@ -125,22 +176,27 @@ class Daemon:
                     self.watcher.stop()
                 self.stop_services()
         finally:
+            signal.set_wakeup_fd(previous_wakeup)
+            self.wakeup.close()
             self.layout.runtime_file.unlink(missing_ok=True)
             os.close(lock)
         return 0
 
-    def _install_signals(self) -> None:
+    def _install_signals(self) -> int:
+        """Handlers that only set flags; the wakeup fd ends the loop's sleep. Returns
+        the wakeup fd that was set before, to restore on the way out."""
+
         def on_stop(signum: int, frame: FrameType | None) -> None:
             self.stopping.set()
-            self.wake.set()
 
         def on_hup(signum: int, frame: FrameType | None) -> None:
             self.apply_wanted.set()
-            self.wake.set()
 
+        previous = signal.set_wakeup_fd(self.wakeup.write_fd, warn_on_full_buffer=False)
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
+        return previous
 
     def prepare_folders(self) -> None:
         layout = self.layout
@@ -180,7 +236,7 @@ class Daemon:
         """From the watcher's thread: a site file may have changed."""
         with self.debouncer_lock:
             self.debouncer.event(time.monotonic())
-        self.wake.set()
+        self.wakeup.poke()
 
     def apply(self, *, reread: bool = False) -> None:
         """One apply; a bug in it is logged, never the end of the daemon. `reread`:
@@ -223,22 +279,30 @@ class Daemon:
         next_guard = time.monotonic() + GUARD_EVERY
         next_certs = time.monotonic()
         next_logs = time.monotonic() + LOGS_EVERY
+        reread = False
         while not self.stopping.is_set():
             with self.debouncer_lock:
                 timeout = self.debouncer.wait(time.monotonic(), 0.25)
-            self.wake.wait(timeout)
-            self.wake.clear()
+            self.wakeup.sleep(timeout)
             if self.stopping.is_set():
                 break
+            if self.watcher is not None:
+                self.watcher.rearm()  # the folder vanished, came back or was replaced
             now = time.monotonic()
             with self.debouncer_lock:
-                reread = self.apply_wanted.is_set() or now >= next_rescan
-                due = self.debouncer.due(now) or reread
+                if self.apply_wanted.is_set():  # SIGHUP: debounced like a file event
+                    self.apply_wanted.clear()
+                    self.debouncer.event(now)
+                    reread = True
+                if now >= next_rescan:
+                    self.debouncer.event(now - self.debouncer.quiet)
+                    reread = True
+                due = self.debouncer.due(now)
                 if due:
                     self.debouncer.take()
-                    self.apply_wanted.clear()
             if due:
                 self.apply(reread=reread)
+                reread = False
                 next_rescan = time.monotonic() + RESCAN_EVERY
             self.check_services()
             if time.monotonic() >= next_guard:

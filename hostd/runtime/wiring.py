@@ -8,6 +8,8 @@ exactly what `hostd up` applies.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hostd.apply.ports import Ports
@@ -27,7 +29,7 @@ from hostd.edges.host import Gunicorns, LocalHost, host_facts, tool
 from hostd.edges.inputs import SiteFolder, builtin_site
 from hostd.edges.nginx import NginxProcess
 from hostd.edges.preflight import HttpPreflight
-from hostd.edges.records import StateJournal
+from hostd.edges.records import SITES_FOLDER, StateJournal
 from hostd.edges.runner import Runner, SubprocessRunner
 from hostd.edges.supervisor import XmlRpcSupervisor
 from hostd.edges.verify import AppVerifier
@@ -59,6 +61,15 @@ def nginx_of(layout: Layout, facts: HostFacts, runner: Runner) -> NginxProcess:
     )
 
 
+def state_healer(events: EventLog) -> Callable[[str], None]:
+    """How the generation store says what damage it healed: a warning in hostd.log."""
+
+    def healed(detail: str) -> None:
+        events.emit("state-healed", level=logging.WARNING, detail=detail)
+
+    return healed
+
+
 def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wired:
     runner = runner or SubprocessRunner()
     gunicorns = Gunicorns(runner)
@@ -66,9 +77,15 @@ def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wi
     nginx = nginx_of(layout, facts, runner)
     supervisor = XmlRpcSupervisor(layout.supervisor_socket)
     events = EventLog(layout)
+    generations = GenerationStore(layout.state_dir, healed=state_healer(events))
+
+    def live_sites() -> list[str]:
+        live = generations.live()
+        return list(live.sites) if live else []
+
     ports = Ports(
-        sites=SiteFolder(layout.sites_dir),
-        generations=GenerationStore(layout.state_dir),
+        sites=SiteFolder(layout.sites_dir, live_sites, layout, layout.state_dir / SITES_FOLDER),
+        generations=generations,
         checker=ScratchChecker(layout.state_dir / "check", nginx),
         nginx=nginx,
         supervisor=supervisor,

@@ -96,20 +96,25 @@ def test_wrong_password_and_unknown_user(dashboard: Dashboard) -> None:
 
 def test_login_goes_back_but_never_elsewhere(dashboard: Dashboard) -> None:
     dashboard.add_user()
-    for target, expected in [
-        ("/sites/alpha", "/sites/alpha"),
-        ("//evil.example/", "/"),
-        ("https://evil.example/", "/"),
-        ("/\\evil.example", "/"),
-    ]:
-        client = dashboard.client()
+    for n, (target, expected) in enumerate(
+        [
+            ("/sites/alpha", "/sites/alpha"),
+            ("//evil.example/", "/"),
+            ("https://evil.example/", "/"),
+            ("/\\evil.example", "/"),
+            ("////evil.example/", "/"),
+            ("/\t/evil.example/", "/"),
+            ("https:evil.example", "/"),
+        ]
+    ):
+        client = dashboard.client(f"203.0.113.{n + 1}")  # one attempt per address
         token = csrf_token(client.get("/login").text)
         response = client.post(
             "/login",
             query_string={"next": target},
             data={"csrf_token": token, "username": "alice", "password": PASSWORD},
         )
-        assert response.headers["Location"] == expected
+        assert response.headers.get("Location") == expected, (target, response.status_code)
 
 
 def test_login_form_needs_its_csrf_token(dashboard: Dashboard) -> None:
@@ -151,20 +156,40 @@ def test_login_attempts_are_throttled(dashboard: Dashboard) -> None:
     assert log_in(dashboard.client("203.0.113.6")).status_code == 302
 
 
-def test_throttled_per_forwarded_address(dashboard: Dashboard) -> None:
-    """Behind nginx the client's address comes from X-Forwarded-For."""
+def test_a_forged_forwarded_for_does_not_escape_the_throttle(dashboard: Dashboard) -> None:
+    """The throttle keys on the address the connection came from (REMOTE_ADDR, which
+    gunicorn sets from what nginx saw), never on X-Forwarded-For, which anyone writes."""
     dashboard.add_user()
-    client = dashboard.client()
-    first = {"X-Forwarded-For": "198.51.100.1"}
-    for _ in range(5):
+    client = dashboard.client("203.0.113.9")
+    for n in range(5):
         token = csrf_token(client.get("/login").text)
         data = {"csrf_token": token, "username": "alice", "password": "nope-nope"}
-        assert client.post("/login", data=data, headers=first).status_code == 401
+        forged = {"X-Forwarded-For": f"198.51.100.{n}"}
+        assert client.post("/login", data=data, headers=forged).status_code == 401
     token = csrf_token(client.get("/login").text)
     data = {"csrf_token": token, "username": "alice", "password": PASSWORD}
-    assert client.post("/login", data=data, headers=first).status_code == 429
-    second = {"X-Forwarded-For": "198.51.100.2"}
-    assert client.post("/login", data=data, headers=second).status_code == 302
+    fresh = {"X-Forwarded-For": "198.51.100.200"}
+    assert client.post("/login", data=data, headers=fresh).status_code == 429
+
+
+def test_a_copied_cookie_stops_working_after_logout(dashboard: Dashboard) -> None:
+    """Logging out ends the login on the server: a copy of the session cookie, or of
+    the remember-me cookie, taken before logout no longer gets in."""
+    dashboard.add_user()
+    client = dashboard.client()
+    log_in(client, remember=True)
+    copy = dashboard.client()
+    for name in ("hostd_session", "hostd_remember"):
+        cookie = client.get_cookie(name)
+        assert cookie is not None
+        copy.set_cookie(name, cookie.value)
+    assert copy.get("/").status_code == 200
+    page = client.get("/")
+    assert client.post("/logout", data={"csrf_token": csrf_token(page.text)}).status_code == 302
+    assert copy.get("/").status_code == 302
+    only_remember = dashboard.client()
+    only_remember.set_cookie("hostd_remember", cookie.value)
+    assert only_remember.get("/").status_code == 302
 
 
 def test_cookies_over_http(dashboard: Dashboard) -> None:
