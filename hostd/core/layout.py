@@ -139,6 +139,10 @@ class Layout:
     def hostd_log(self) -> Path:
         return self.log_root / "hostd.log"
 
+    def site_auth_file(self, site: str) -> Path:
+        """The bcrypt users of a site's basic authentication (`hostd auth`), read by nginx."""
+        return self.state_dir / "auth" / f"{site}.htpasswd"
+
     def site_log_dir(self, site: str) -> Path:
         return self.log_root / site
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from hostd.core.edgeconf import template_context
 from hostd.core.facts import HostFacts
 from hostd.core.generation import Files, fingerprint, nginx_files, nginx_site_path, program_path
 from hostd.core.layout import Mode
@@ -132,6 +133,14 @@ def render_server(site: Site, facts: HostFacts) -> str:
         log_dir=layout.site_log_dir(site.name),
         certificate=facts.certificates.get(site.name),
         https_port_suffix="" if facts.https_port == 443 else f":{facts.https_port}",
+        edge=template_context(
+            site.name,
+            site.policies,
+            layout.site_auth_file(site.name),
+            http_port=facts.http_port,
+            https_port=facts.https_port,
+            redirect_only=site.name in facts.certificates,
+        ),
     )
 
 

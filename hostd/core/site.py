@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hostd.core import sitekeys
 from hostd.core.layout import SAFE_PATH
+from hostd.core.policies import Policies, parse_policies, policies_from_dict
 from hostd.core.yamlnode import Field, compose
 from hostd.errors import SiteError
 
@@ -62,6 +64,7 @@ class Site:
     app: App
     static: tuple[tuple[str, Path], ...] = ()
     tls: Tls = Tls.OFF
+    policies: Policies = field(default_factory=Policies)
     # line of each key path, for errors found after parsing; not part of identity
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -85,6 +88,7 @@ class Site:
             },
             "static": {prefix: str(folder) for prefix, folder in self.static},
             "tls": self.tls.value,
+            "policies": self.policies.to_dict(),
         }
 
 
@@ -105,6 +109,7 @@ def site_from_dict(data: Mapping[str, Any]) -> Site:
         ),
         static=tuple(sorted((p, Path(f)) for p, f in data.get("static", {}).items())),
         tls=Tls(data.get("tls", "off")),
+        policies=policies_from_dict(data.get("policies")),
     )
 
 
@@ -145,14 +150,18 @@ def _parse(file: Path, text: str) -> Site:
         raise SiteError("empty site file: expected a mapping with 'domains' and 'app'")
     top = dict(Field(node, "").items())
     lines = {"": 1}
-    _refuse_unknown(top, {"domains", "app", "static", "tls"}, "")
+    _refuse_unknown(top, sitekeys.allowed(""), "")
     domains = _domains(_required(top, "domains", Field(node, "")), lines)
     app = _app(_required(top, "app", Field(node, "")), file.parent, lines)
     static = _static(top["static"], file.parent, lines) if "static" in top else ()
     tls = _tls(top["tls"]) if "tls" in top else Tls.OFF
+    policies = parse_policies(top, {prefix for prefix, _ in static})
     for key, value in top.items():
         lines[key] = value.line
-    return Site(name=name, file=file, domains=domains, app=app, static=static, tls=tls, lines=lines)
+    return Site(
+        name=name, file=file, domains=domains, app=app, static=static, tls=tls,
+        policies=policies, lines=lines,
+    )  # fmt: skip
 
 
 def _refuse_unknown(fields: Mapping[str, Field], known: set[str], parent: str) -> None:

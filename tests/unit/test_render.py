@@ -61,7 +61,7 @@ def site(name: str, domains: str = "example.com", app: str = "") -> Site:
 
 def test_there_are_golden_cases() -> None:
     """The golden test cannot pass by finding no cases."""
-    assert all_cases() == ["env-venv", "factory", "minimal", "static-tls"]
+    assert all_cases() == ["edge-policies", "env-venv", "factory", "minimal", "static-tls"]
 
 
 @pytest.mark.parametrize("case", all_cases())
