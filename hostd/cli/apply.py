@@ -4,8 +4,10 @@ transaction."""
 from __future__ import annotations
 
 import argparse
+import json
 
-from hostd.cli.common import home_of, print_report, root_of
+from hostd.cli.common import home_of, out, print_report, root_of
+from hostd.core.machine_output import reload_json
 from hostd.edges.inputs import load_sites, running_instance
 from hostd.errors import EXIT_OK, EXIT_PROBLEM, UsageError
 from hostd.runtime.wiring import make_reconciler
@@ -15,6 +17,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
              common: argparse.ArgumentParser) -> None:  # fmt: skip
     reload = sub.add_parser("reload", parents=[common], help="apply the site files now")
     reload.add_argument("sites", nargs="*", metavar="SITE", help="only these sites")
+    reload.add_argument("--json", action="store_true", help="machine-readable output")
     reload.set_defaults(handler=run_reload)
 
 
@@ -31,5 +34,8 @@ def run_reload(args: argparse.Namespace) -> int:
                 f"unknown site(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
             )
     report = reconciler.apply(only)
-    print_report(report)
+    if args.json:
+        out(json.dumps(reload_json(report), indent=2))
+    else:
+        print_report(report)
     return EXIT_OK if report.ok else EXIT_PROBLEM

@@ -111,6 +111,11 @@ def _kind_of(value: Field) -> str:
     return "null" if value.node.tag == NULL else "other"
 
 
+def _any_case(name: str) -> str:
+    """`name` as a pattern matching it in any case, without flags (JSON Schema has none)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in name)
+
+
 _APP_KEYS = (
     Key("app", (MAPPING,), "How the app runs.", required=True),
     Key("app.root", (STRING,), "The app's folder (relative paths start at the site file's).",
@@ -119,7 +124,7 @@ _APP_KEYS = (
         required=True, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*(?::[A-Za-z_][A-Za-z0-9_.]*(\(\))?)?$"),
     Key("app.venv", (STRING, "null"), "The app's virtualenv; default: hostd's own gunicorn."),
     Key("app.workers", (INTEGER, STRING), "gunicorn workers: 'auto' (2 x cores + 1) or 1..64.",
-        default="auto"),
+        default="auto", pattern="^auto$", minimum=1, maximum=64),
     Key("app.env", (MAPPING,), "Environment variables of the app (strings or numbers)."),
     Key("app.env.*", (STRING, INTEGER, NUMBER), "One environment variable.",
         key_pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"),
@@ -135,8 +140,8 @@ _V1_KEYS = (
     *_APP_KEYS,
     Key("static", (MAPPING,), "URL prefixes nginx serves straight from folders."),
     Key("static.*", (STRING,), "The folder for one prefix like /static/.", key_pattern=PREFIX),
-    Key("tls", (STRING,), "'auto': a Let's Encrypt certificate and HTTPS.", default="off",
-        choices=("off", "auto")),
+    Key("tls", (STRING, BOOLEAN), "'auto': a Let's Encrypt certificate and HTTPS; 'off' "
+        "(YAML reads a bare off as false).", default="off", choices=("off", "auto", False)),
 )  # fmt: skip
 
 _POLICY_KEYS = (
@@ -167,7 +172,7 @@ _POLICY_KEYS = (
     Key("headers", (MAPPING,), "Extra response headers, from an allow-list of names."),
     Key("headers.*", (STRING,), "A header value (printable, no quotes, '\\' or '$').",
         pattern=r"^[ !#%-\[\]-~]{1,1024}$",
-        key_pattern="^(?i:" + "|".join(n.replace("-", r"\-") for n in (
+        key_pattern="^(?:" + "|".join(_any_case(n) for n in (
             "Content-Security-Policy", "Content-Security-Policy-Report-Only",
             "Permissions-Policy", "Referrer-Policy", "X-Frame-Options",
             "X-Content-Type-Options", "X-Robots-Tag", "Cross-Origin-Opener-Policy",

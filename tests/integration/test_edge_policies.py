@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import gzip
 import http.client
+import json
 import os
 import socket
 import stat
@@ -18,6 +19,7 @@ import struct
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -202,3 +204,44 @@ def test_a_bad_policy_is_refused_by_name_and_the_site_keeps_serving(
     finally:
         edge.write_site("edge", good)
         assert edge.reload().returncode == 0
+
+
+def test_check_plan_and_reload_speak_versioned_json(edge: HostdUp) -> None:
+    """--json of check, plan and reload: version 1, each site, a rejection's file/line/key."""
+    bad = edge.write_site("bad", site_yaml(["bad.test"], extra="rate_limit: {rate: 0}\n"))
+    try:
+        check = edge.hostd("check", "--json")
+        assert check.returncode == 1
+        doc = json.loads(check.stdout)
+        assert doc["version"] == 1 and doc["command"] == "check" and doc["ok"] is False
+        [rejected] = [s for s in doc["sites"] if s["name"] == "bad"]
+        assert rejected["error"] == {
+            "file": str(bad), "line": 6, "key": "rate_limit.rate",
+            "message": "rate must be at least 1, not 0",
+        }  # fmt: skip
+        plan = json.loads(edge.hostd("plan", "--json", check=True).stdout)
+        assert plan["version"] == 1 and plan["command"] == "plan"
+        assert {s["name"]: s["change"] for s in plan["sites"]} == {
+            "bad": "rejected", "edge": "unchanged",
+        }  # fmt: skip
+        done = edge.hostd("reload", "--json")
+        assert done.returncode == 1
+        reload = json.loads(done.stdout)
+        assert reload["version"] == 1 and reload["command"] == "reload"
+        assert reload["ok"] is False and isinstance(reload["generation"], int)
+        outcomes = {s["name"]: (s["outcome"], s["held"]) for s in reload["sites"]}
+        assert outcomes == {"bad": ("rejected", False), "edge": ("unchanged", False)}
+    finally:
+        bad.unlink()
+
+
+def test_hostd_new_writes_a_starter_file_that_points_at_the_schema(edge: HostdUp) -> None:
+    folder = edge.root / "new"
+    done = edge.hostd("new", "shop", "--sites", str(folder), check=True)
+    text = (folder / "shop.yaml").read_text()
+    schema = text.splitlines()[0].removeprefix("# yaml-language-server: $schema=")
+    assert json.loads(Path(schema).read_text())["title"] == "hostd site file"
+    assert "shop.localhost" in text and "wrote" in done.stdout
+    assert edge.hostd("new", "shop", "--sites", str(folder)).returncode == 2, "never overwrites"
+    printed = json.loads(edge.hostd("schema", check=True).stdout)
+    assert printed == json.loads(Path(schema).read_text())
