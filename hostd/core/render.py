@@ -88,6 +88,16 @@ def gunicorn_argv(site: Site, facts: HostFacts) -> list[str]:
     return argv
 
 
+def secrets_prefix(site: Site, facts: HostFacts) -> list[str]:
+    """What runs in front of a program of a site with an env_file: it adds the file's
+    variables and execs the program; the digest makes a new file a new command."""
+    if site.env_file is None:
+        return []
+    digest = site.secret_digest or "unread"
+    return [str(facts.python), "-m", "hostd.edges.envexec", "--digest", digest,
+            str(site.env_file), "--"]  # fmt: skip
+
+
 def program_environment(site: Site) -> dict[str, str]:
     """The environment of a site's program, on top of supervisord's own."""
     path = "/usr/local/bin:/usr/bin:/bin"
@@ -115,7 +125,7 @@ def render_program(site: Site, facts: HostFacts) -> str:
         facts,
         "program.conf.j2",
         site=site,
-        command=shlex.join(gunicorn_argv(site, facts)),
+        command=shlex.join(secrets_prefix(site, facts) + gunicorn_argv(site, facts)),
         environment=environment,
         graceful_timeout=GRACEFUL_TIMEOUT,
         log_dir=facts.layout.site_log_dir(site.name),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hostd.core import sitekeys
+from hostd.core.dotenv import SECRET
 from hostd.core.layout import SAFE_PATH
 from hostd.core.policies import Policies, parse_policies, policies_from_dict
 from hostd.core.yamlnode import Field, compose
@@ -65,6 +66,11 @@ class Site:
     static: tuple[tuple[str, Path], ...] = ()
     tls: Tls = Tls.OFF
     policies: Policies = field(default_factory=Policies)
+    # secrets (`env_file:`): the file, and once the loader has read it, its variables'
+    # names and a digest of its content; the values never enter a Site
+    env_file: Path | None = None
+    secret_names: tuple[str, ...] = ()
+    secret_digest: str | None = None
     # line of each key path, for errors found after parsing; not part of identity
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -89,6 +95,9 @@ class Site:
             "static": {prefix: str(folder) for prefix, folder in self.static},
             "tls": self.tls.value,
             "policies": self.policies.to_dict(),
+            "env_file": str(self.env_file) if self.env_file else None,
+            "secrets": {name: SECRET for name in self.secret_names},
+            "secret_digest": self.secret_digest,
         }
 
 
@@ -110,6 +119,9 @@ def site_from_dict(data: Mapping[str, Any]) -> Site:
         static=tuple(sorted((p, Path(f)) for p, f in data.get("static", {}).items())),
         tls=Tls(data.get("tls", "off")),
         policies=policies_from_dict(data.get("policies")),
+        env_file=Path(data["env_file"]) if data.get("env_file") else None,
+        secret_names=tuple(sorted(data.get("secrets", {}))),
+        secret_digest=data.get("secret_digest"),
     )
 
 
@@ -156,11 +168,12 @@ def _parse(file: Path, text: str) -> Site:
     static = _static(top["static"], file.parent, lines) if "static" in top else ()
     tls = _tls(top["tls"]) if "tls" in top else Tls.OFF
     policies = parse_policies(top, {prefix for prefix, _ in static})
+    env_file = resolved_path(top["env_file"], file.parent) if "env_file" in top else None
     for key, value in top.items():
         lines[key] = value.line
     return Site(
         name=name, file=file, domains=domains, app=app, static=static, tls=tls,
-        policies=policies, lines=lines,
+        policies=policies, env_file=env_file, lines=lines,
     )  # fmt: skip
 
 

@@ -188,6 +188,8 @@ _POLICY_KEYS = (
     Key("websockets", (BOOLEAN, MAPPING), "Pass WebSocket upgrades to the app.", default=False),
     Key("websockets.timeout", (INTEGER,), "Idle seconds before nginx closes a connection.",
         default=3600, minimum=1, maximum=86400),
+    Key("env_file", (STRING,), "A dotenv file of secrets (mode 0600 or 0640), beside this "
+        "file or absolute; its values are never shown."),
     Key("paths", (MAPPING,), "Policies for URL prefixes like /admin/; under a prefix they "
         "replace the site's."),
     Key("paths.*", (MAPPING,), "The policies of one prefix.", key_pattern=PREFIX),

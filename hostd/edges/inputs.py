@@ -16,6 +16,7 @@ from hostd.core.builtin import Builtin, builtin_of
 from hostd.core.layout import Layout, Mode, layout_for
 from hostd.core.settings import Settings, default_settings, parse_settings, with_overrides
 from hostd.core.site import Site, is_site_file, parse_site, site_name
+from hostd.edges.envfile import with_secrets
 from hostd.edges.fs import instance_running
 from hostd.edges.host import own_venv, package_root
 from hostd.edges.records import read_up
@@ -47,7 +48,7 @@ def load_site(path: Path) -> Site:
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise SiteError("the file contains a NUL character", file=path, line=line)
-    site = _parsed(path, text)
+    site = with_secrets(_parsed(path, text))
     check_paths(site)
     return site
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import http.client
 import json
 import os
@@ -245,3 +246,54 @@ def test_hostd_new_writes_a_starter_file_that_points_at_the_schema(edge: HostdUp
     assert edge.hostd("new", "shop", "--sites", str(folder)).returncode == 2, "never overwrites"
     printed = json.loads(edge.hostd("schema", check=True).stdout)
     assert printed == json.loads(Path(schema).read_text())
+
+
+SECRET = 'tok-"7f3a9c" \\ $HOME;#x'  # quotes, a backslash, a dollar, ';' and '#'
+
+
+def test_a_secret_reaches_the_app_and_appears_in_no_output_and_no_file(edge: HostdUp) -> None:
+    """env_file: refused unless 0600/0640; the app gets the value; hostd never repeats it."""
+    env = edge.sites / "vault.env"
+    env.write_text(f"# secrets\nexport API_TOKEN='{SECRET}'\nOTHER=\"two\\nlines\"\n")
+    env.chmod(0o644)
+    site = edge.write_site(
+        "vault", site_yaml(["vault.test"], root=APPS / "edge", wsgi="edgeapp:app",
+                           extra="env_file: vault.env\n"),
+    )  # fmt: skip
+    outputs: list[str] = []
+    try:
+        refused = edge.reload()
+        outputs.append(refused.stdout + refused.stderr)
+        assert refused.returncode == 1
+        assert f"{site}:6: env_file: {env} has mode 0644" in refused.stdout, refused.stdout
+        env.chmod(0o600)
+        done = edge.reload()
+        assert done.returncode == 0 and "vault: added" in done.stdout, done.stdout
+        expected = f"{hashlib.sha256(SECRET.encode()).hexdigest()} {len(SECRET.encode())}\n"
+        assert edge.get("vault.test", "/secret").body == expected
+        plan_text = edge.hostd("plan").stdout
+        env.write_text(f"API_TOKEN='{SECRET}2'\nOTHER=x\n")
+        plan = edge.hostd("plan")
+        assert "vault: changed (program)" in plan.stdout, plan.stdout
+        assert "API_TOKEN=<secret>" in plan.stdout
+        changed = edge.reload()
+        assert "vault: changed" in changed.stdout, changed.stdout
+        assert edge.get("vault.test", "/secret").body.endswith(f" {len(SECRET.encode()) + 1}\n")
+        outputs += [plan_text, plan.stdout, changed.stdout]
+        outputs += [edge.hostd(*a).stdout for a in (("status", "--json"), ("check", "--json"),
+                                                     ("plan", "--json"), ("status",))]  # fmt: skip
+        outputs.append(edge.log())
+        for text in outputs:
+            assert SECRET not in text and "tok-" not in text
+        holders = [
+            path for path in edge.root.rglob("*")
+            if path.is_file() and path != env and not path.is_socket()
+            and b"tok-" in path.read_bytes()
+        ]  # fmt: skip
+        assert holders == [], "a secret value was written to a file"
+        program = edge.home / "state" / "live" / "supervisor" / "programs" / "vault.conf"
+        assert stat.S_IMODE(program.stat().st_mode) == 0o600, "generated env files stay 0600"
+    finally:
+        site.unlink()
+        edge.reload()
+        env.unlink()

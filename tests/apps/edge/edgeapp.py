@@ -17,6 +17,9 @@ def app(environ, start_response):  # type: ignore[no-untyped-def]
     if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
         return _echo_once(environ, start_response)
     body = f"{os.environ.get('HOSTD_SITE')} at {environ['PATH_INFO']}\n".encode()
+    if environ["PATH_INFO"] == "/secret":  # proves the app got it, without showing it
+        token = os.environ.get("API_TOKEN", "").encode()
+        body = f"{hashlib.sha256(token).hexdigest()} {len(token)}\n".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 
