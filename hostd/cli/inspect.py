@@ -109,6 +109,8 @@ def run_status(args: argparse.Namespace) -> int:
             f"{' '.join(site.domains) or '-'}  last apply: {site.outcome or '-'}"
             + (f"  certificate until {site.cert_expires}" if site.cert_expires else "")
         )
+        if site.paused is not None:
+            out(f"{'':<20} paused (503 maintenance page): {site.paused}")
         if site.crash_loop:
             loop = site.crash_loop
             when = local_time(loop["next_attempt"], "%H:%M:%S")

@@ -18,6 +18,7 @@ from hostd.core.edgeconf import template_context
 from hostd.core.facts import HostFacts
 from hostd.core.generation import Files, fingerprint, nginx_files, nginx_site_path, program_path
 from hostd.core.layout import Mode
+from hostd.core.maintenance import RETRY_AFTER, maintenance_page
 from hostd.core.site import Site
 
 GRACEFUL_TIMEOUT = 25
@@ -151,6 +152,7 @@ def render_server(site: Site, facts: HostFacts) -> str:
             https_port=facts.https_port,
             redirect_only=site.name in facts.certificates,
         ),
+        maintenance={"retry_after": RETRY_AFTER, "page": maintenance_page(site.paused or "")},
     )
 
 

@@ -71,6 +71,7 @@ class Site:
     env_file: Path | None = None
     secret_names: tuple[str, ...] = ()
     secret_digest: str | None = None
+    paused: str | None = None  # `hostd pause`: the maintenance message; None: serving
     # line of each key path, for errors found after parsing; not part of identity
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -98,6 +99,7 @@ class Site:
             "env_file": str(self.env_file) if self.env_file else None,
             "secrets": {name: SECRET for name in self.secret_names},
             "secret_digest": self.secret_digest,
+            "paused": self.paused,
         }
 
 
@@ -122,6 +124,7 @@ def site_from_dict(data: Mapping[str, Any]) -> Site:
         env_file=Path(data["env_file"]) if data.get("env_file") else None,
         secret_names=tuple(sorted(data.get("secrets", {}))),
         secret_digest=data.get("secret_digest"),
+        paused=data.get("paused"),
     )
 
 

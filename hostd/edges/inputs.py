@@ -19,6 +19,7 @@ from hostd.core.site import Site, is_site_file, parse_site, site_name
 from hostd.edges.envfile import with_secrets
 from hostd.edges.fs import instance_running
 from hostd.edges.host import own_venv, package_root
+from hostd.edges.maintenance import with_pauses
 from hostd.edges.records import read_up
 from hostd.errors import InstanceError, SettingsError, SiteError
 
@@ -172,11 +173,13 @@ def _top_level(tree: ast.Module, name: str) -> ast.AST | None:
 class SiteFolder:
     """The real `hostd.apply.ports.SiteFiles`: the site files of one folder."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, pauses: Path | None = None) -> None:
         self.folder = folder
+        self.pauses = pauses  # the maintenance record, if sites may be paused
 
     def load(self) -> dict[str, Site | SiteError]:
-        return load_sites(self.folder)
+        sites = load_sites(self.folder)
+        return with_pauses(sites, self.pauses) if self.pauses else sites
 
 
 # -- hostd.toml -----------------------------------------------------------------------

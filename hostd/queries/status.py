@@ -38,6 +38,7 @@ class SiteStatus:
     last_error_at: float | None
     crash_loop: dict[str, Any] | None  # attempts, next_attempt (epoch), reason
     cert_expires: str | None = None  # tls: auto sites with a certificate: ISO time
+    paused: str | None = None  # `hostd pause`: the maintenance message
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -112,6 +113,7 @@ def collect_status(layout: Layout, settings: Settings) -> Status:
                     else None
                 ),
                 cert_expires=_expiry(layout, site),
+                paused=site.paused if site else None,
             )
         )
     return Status(live.id if live else None, nginx, supervisor, sites)

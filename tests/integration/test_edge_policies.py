@@ -297,3 +297,29 @@ def test_a_secret_reaches_the_app_and_appears_in_no_output_and_no_file(edge: Hos
         site.unlink()
         edge.reload()
         env.unlink()
+
+
+def test_pause_serves_503_with_retry_after_across_a_restart_and_resume_brings_it_back(
+    edge: HostdUp,
+) -> None:
+    """hostd pause: nginx answers 503 + Retry-After (status shows it); still after a
+    restart of hostd; hostd resume: the app again."""
+    message = 'Back at 5 <b>"soon"</b> $host \\ ; }'
+    done = edge.hostd("pause", "edge", "--message", message)
+    assert done.returncode == 0, done.stdout + done.stderr
+    try:
+        status, data, headers = body_of(edge, "/anything")
+        assert status == 503 and headers.get("retry-after") == "300"
+        page = data.decode()
+        assert "Back at 5 &lt;b&gt;&quot;soon&quot;&lt;/b&gt; &#36;host &#92; ; }" in page
+        assert edge.status()["sites"]["edge"]["paused"] == message
+        assert "paused (503 maintenance page)" in edge.hostd("status", check=True).stdout
+        edge.stop()
+        edge.start()
+        assert body_of(edge, "/anything")[0] == 503, "the pause survives a restart"
+    finally:
+        resumed = edge.hostd("resume", "edge")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    status, data, _ = body_of(edge, "/anything")
+    assert status == 200 and data == b"edge at /anything\n"
+    assert edge.status()["sites"]["edge"]["paused"] is None
