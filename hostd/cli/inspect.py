@@ -109,6 +109,10 @@ def run_status(args: argparse.Namespace) -> int:
             f"{' '.join(site.domains) or '-'}  last apply: {site.outcome or '-'}"
             + (f"  certificate until {site.cert_expires}" if site.cert_expires else "")
         )
+        for process, info in site.processes.items():
+            pid = f" pid {info['pid']}" if info["pid"] else ""
+            looping = " (crash loop)" if info["crash_loop"] else ""
+            out(f"{'':<20} process {process}: {info['program']}{pid}{looping}")
         if site.paused is not None:
             out(f"{'':<20} paused (503 maintenance page): {site.paused}")
         if site.crash_loop:

@@ -19,6 +19,7 @@ from hostd.core.facts import HostFacts
 from hostd.core.generation import Files, fingerprint, nginx_files, nginx_site_path, program_path
 from hostd.core.layout import Mode
 from hostd.core.maintenance import RETRY_AFTER, maintenance_page
+from hostd.core.processes import process_argv, program_name
 from hostd.core.site import Site
 
 GRACEFUL_TIMEOUT = 25
@@ -134,6 +135,28 @@ def render_program(site: Site, facts: HostFacts) -> str:
     )
 
 
+def render_processes(site: Site, facts: HostFacts) -> str:
+    """The Supervisor programs of a site's worker processes, after its web program."""
+    sections = []
+    for name, command in site.processes:
+        argv = secrets_prefix(site, facts) + process_argv(command, site.app.venv)
+        env = {**program_environment(site), "HOSTD_PROCESS": name}
+        sections.append(
+            _render(
+                facts,
+                "process.conf.j2",
+                site=site,
+                process=name,
+                program=program_name(site.name, name),
+                command=shlex.join(argv),
+                environment=",".join(f'{k}="{ini_value(v)}"' for k, v in env.items()),
+                log_dir=facts.layout.site_log_dir(site.name),
+                user=program_user(site, facts),
+            )
+        )
+    return "".join(sections)
+
+
 def render_server(site: Site, facts: HostFacts) -> str:
     layout = facts.layout
     return _render(
@@ -160,7 +183,7 @@ def render_site(site: Site, facts: HostFacts) -> dict[str, str]:
     """The files that belong to one site."""
     return {
         nginx_site_path(site.name): render_server(site, facts),
-        program_path(site.name): render_program(site, facts),
+        program_path(site.name): render_program(site, facts) + render_processes(site, facts),
     }
 
 

@@ -20,6 +20,7 @@ from hostd.core import sitekeys
 from hostd.core.dotenv import SECRET
 from hostd.core.layout import SAFE_PATH
 from hostd.core.policies import Policies, parse_policies, policies_from_dict
+from hostd.core.processes import parse_processes
 from hostd.core.yamlnode import Field, compose
 from hostd.errors import SiteError
 
@@ -72,6 +73,7 @@ class Site:
     secret_names: tuple[str, ...] = ()
     secret_digest: str | None = None
     paused: str | None = None  # `hostd pause`: the maintenance message; None: serving
+    processes: tuple[tuple[str, str], ...] = ()  # worker processes: name, command
     # line of each key path, for errors found after parsing; not part of identity
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -100,6 +102,7 @@ class Site:
             "secrets": {name: SECRET for name in self.secret_names},
             "secret_digest": self.secret_digest,
             "paused": self.paused,
+            "processes": dict(self.processes),
         }
 
 
@@ -125,6 +128,7 @@ def site_from_dict(data: Mapping[str, Any]) -> Site:
         secret_names=tuple(sorted(data.get("secrets", {}))),
         secret_digest=data.get("secret_digest"),
         paused=data.get("paused"),
+        processes=tuple(sorted(data.get("processes", {}).items())),
     )
 
 
@@ -172,11 +176,12 @@ def _parse(file: Path, text: str) -> Site:
     tls = _tls(top["tls"]) if "tls" in top else Tls.OFF
     policies = parse_policies(top, {prefix for prefix, _ in static})
     env_file = resolved_path(top["env_file"], file.parent) if "env_file" in top else None
+    processes = parse_processes(top["processes"]) if "processes" in top else ()
     for key, value in top.items():
         lines[key] = value.line
     return Site(
         name=name, file=file, domains=domains, app=app, static=static, tls=tls,
-        policies=policies, env_file=env_file, lines=lines,
+        policies=policies, env_file=env_file, processes=processes, lines=lines,
     )  # fmt: skip
 
 

@@ -190,6 +190,10 @@ _POLICY_KEYS = (
         default=3600, minimum=1, maximum=86400),
     Key("env_file", (STRING,), "A dotenv file of secrets (mode 0600 or 0640), beside this "
         "file or absolute; its values are never shown."),
+    Key("processes", (MAPPING,), "Worker processes run beside the app, by name: each a "
+        "command line (a bare program name is the venv's)."),
+    Key("processes.*", (STRING,), "The command of one process.",
+        key_pattern=r"^[a-z][a-z0-9-]{0,30}$"),
     Key("paths", (MAPPING,), "Policies for URL prefixes like /admin/; under a prefix they "
         "replace the site's."),
     Key("paths.*", (MAPPING,), "The policies of one prefix.", key_pattern=PREFIX),

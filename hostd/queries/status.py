@@ -5,10 +5,11 @@ daemons directly; nothing is built, nothing is started.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hostd.core.layout import Layout
+from hostd.core.processes import program_name
 from hostd.core.program import ProgramInfo
 from hostd.core.render import served_fingerprint
 from hostd.core.settings import Settings
@@ -39,6 +40,8 @@ class SiteStatus:
     crash_loop: dict[str, Any] | None  # attempts, next_attempt (epoch), reason
     cert_expires: str | None = None  # tls: auto sites with a certificate: ISO time
     paused: str | None = None  # `hostd pause`: the maintenance message
+    # worker processes by name: program (Supervisor state), pid, crash_loop
+    processes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -114,9 +117,26 @@ def collect_status(layout: Layout, settings: Settings) -> Status:
                 ),
                 cert_expires=_expiry(layout, site),
                 paused=site.paused if site else None,
+                processes=_processes(site, programs, loops),
             )
         )
     return Status(live.id if live else None, nginx, supervisor, sites)
+
+
+def _processes(
+    site: Site | None, programs: dict[str, ProgramInfo], loops: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, _ in site.processes if site else ():
+        program = program_name(site.name, name) if site else name
+        info, loop = programs.get(program), loops.get(program)
+        out[name] = {
+            "program": info.state if info else "absent",
+            "pid": info.pid if info and info.pid else None,
+            "crash_loop": {"attempts": loop.attempts, "next_attempt": loop.next_at,
+                           "reason": loop.reason} if loop else None,
+        }  # fmt: skip
+    return out
 
 
 def last_error(
