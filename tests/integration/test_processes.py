@@ -61,6 +61,10 @@ def test_a_request_enqueues_a_task_and_the_worker_process_runs_it(jobs: HostdUp)
     assert "worker: RUNNING pid" in jobs.hostd("status", check=True).stdout.replace(
         "process worker", "worker"
     )
+    worker = processes(jobs)["worker"]["pid"]
+    reloaded = jobs.reload("jobs")  # same configuration: new code
+    assert "jobs: reloaded" in reloaded.stdout, reloaded.stdout
+    assert processes(jobs)["worker"]["pid"] != worker, "workers restart on the new code"
     logs = jobs.hostd("logs", "jobs", "--source", "worker", check=True).stdout
     assert "jobs: ran first" in logs
     assert "jobs: ran first" not in jobs.hostd("logs", "jobs", "--source", "app").stdout

@@ -82,6 +82,14 @@ BAD = [
     ("paths: {/a/: {allow: [nope]}}", "paths./a/.allow[0]", "must match"),
     ("paths: {/.well-known/x/: {basic_auth: true}}", "paths./.well-known/x/", "reserved"),
     ("static: {/s/: /srv/s}\npaths: {/s/: {basic_auth: true}}", "paths./s/", "static prefix"),
+    ("processes: {Worker: run}", "processes.Worker", "invalid process name"),
+    ("processes: {web: run}", "processes.web", "invalid process name"),
+    ("processes: {worker: 1}", "processes.worker", "expected a string"),
+    ('processes: {worker: "run \'x"}', "processes.worker", "cannot split"),
+    ("processes: {worker: ''}", "processes.worker", "empty"),
+    ("processes: {worker: 'a %(here)s'}", "processes.worker", "%(here)s"),
+    ("processes: [run]", "processes", "expected a mapping"),
+    ("env_file: [a.env]", "env_file", "expected a string"),
 ]
 
 
@@ -95,3 +103,12 @@ def test_a_bad_policy_value_is_refused_with_file_line_and_key(
     assert error.file == FILE and error.key == key, str(error)
     assert error.line is not None and error.line >= 5, str(error)
     assert fragment in error.message, str(error)
+
+
+def test_processes_and_env_file_parse() -> None:
+    site = parse_site(
+        FILE, BASE + "env_file: a.env\nprocesses:\n  worker: q -w 2\n  beat: /bin/b\n"
+    )
+    assert site.processes == (("beat", "/bin/b"), ("worker", "q -w 2"))
+    assert site.env_file == Path("/srv/sites/a.env")
+    assert site_from_dict(site.to_dict()) == site
