@@ -28,6 +28,7 @@ from hostd.edges.logfiles import (
     read_history,
     site_log_folders,
 )
+from hostd.edges.logrotate import process_logs
 from hostd.errors import SettingsError
 from hostd.queries.status import last_error
 
@@ -432,6 +433,19 @@ def test_logrotate_files_and_command() -> None:
         "/srv/hostd/state/logrotate.conf",
     ]  # fmt: skip
     assert "-f" not in logrotate_argv("/usr/sbin/logrotate", layout, force=False)
+
+
+def test_logrotate_rotates_the_logs_of_worker_processes_too(tmp_path: Path) -> None:
+    """A site's NAME.log of each worker process is rotated with its own four logs."""
+    layout = embedded_layout(Path("/srv/hostd"))
+    files = [str(p) for p in rotated_files(layout, ["jobs"], {"jobs": ["worker", "beat"]})]
+    assert "/srv/hostd/log/jobs/worker.log" in files and "/srv/hostd/log/jobs/beat.log" in files
+    home = embedded_layout(tmp_path)
+    (home.site_log_dir("jobs")).mkdir(parents=True)
+    for name in ("app", "access", "worker"):
+        (home.site_log_dir("jobs") / f"{name}.log").write_text("")
+    (home.site_log_dir("jobs") / "worker.log.1").write_text("")
+    assert process_logs(home, "jobs") == ["worker"]
 
 
 def test_logrotate_config_refuses_unsafe_paths() -> None:
