@@ -13,6 +13,7 @@ from hostd.apply.candidate import Renderer
 from hostd.apply.ports import Apps, Events, Generations, Nginx, Supervisor
 from hostd.core.generation import Files, Generation
 from hostd.core.plan import Change, make_plan
+from hostd.core.processes import site_of_program
 from hostd.core.render import served_fingerprint
 from hostd.core.report import ApplyReport, Outcome, SiteResult
 from hostd.core.site import Site
@@ -63,18 +64,18 @@ class GoLive:
         the programs started."""
         diff = self.supervisor.reload_config()
         for group in diff.changed:
-            if group in ours:
+            if site_of_program(group) in ours:
                 self.supervisor.remove(group)
                 self.supervisor.add(group)
         for group in diff.added:
-            if group in ours:
+            if site_of_program(group) in ours:
                 self.supervisor.add(group)
-        return [g for g in (*diff.changed, *diff.added) if g in ours]
+        return [g for g in (*diff.changed, *diff.added) if site_of_program(g) in ours]
 
     def remove_programs(self, ours: Collection[str]) -> None:
         diff = self.supervisor.reload_config()
         for group in diff.removed:
-            if group in ours:
+            if site_of_program(group) in ours:
                 self.supervisor.remove(group)
 
     def reload_nginx(self, files: Files) -> None:

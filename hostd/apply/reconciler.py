@@ -24,6 +24,7 @@ from hostd.core.builtin import Builtin
 from hostd.core.facts import HostFacts
 from hostd.core.generation import Generation
 from hostd.core.plan import Change, make_plan
+from hostd.core.processes import site_of_program
 from hostd.core.program import DOWN_STATES
 from hostd.core.report import ApplyReport, Outcome, SiteResult
 from hostd.core.selection import reverted
@@ -92,7 +93,7 @@ class Reconciler:
             try:
                 self.golive.start_programs(live.sites)
                 for name, info in supervisor.all_info().items():
-                    if name in live.sites and info.state in DOWN_STATES:
+                    if site_of_program(name) in live.sites and info.state in DOWN_STATES:
                         supervisor.start(name)
             except SupervisorError as exc:
                 problems.append(str(exc))

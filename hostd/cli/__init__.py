@@ -16,11 +16,35 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hostd.cli import apply, certs, daemons, dashboard, export, figures, inspect, logs
+from hostd.cli import (
+    apply,
+    auth,
+    authoring,
+    certs,
+    daemons,
+    dashboard,
+    export,
+    figures,
+    inspect,
+    logs,
+    maintenance,
+)
 from hostd.cli.common import common_options
 from hostd.errors import EXIT_INTERRUPTED, EXIT_OK, HostdError, UsageError
 
-GROUPS = (daemons, apply, inspect, certs, logs, dashboard, figures, export)
+GROUPS = (
+    daemons,
+    apply,
+    inspect,
+    certs,
+    logs,
+    dashboard,
+    auth,
+    authoring,
+    maintenance,
+    figures,
+    export,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,8 +4,10 @@ transaction."""
 from __future__ import annotations
 
 import argparse
+import json
 
 from hostd.cli.common import home_of, out, print_report, root_of
+from hostd.core.machine_output import reload_json
 from hostd.core.report import report_lines
 from hostd.edges.inputs import load_sites, running_instance
 from hostd.edges.reload_queue import ReloadQueue
@@ -17,6 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
              common: argparse.ArgumentParser) -> None:  # fmt: skip
     reload = sub.add_parser("reload", parents=[common], help="apply the site files now")
     reload.add_argument("sites", nargs="*", metavar="SITE", help="only these sites")
+    reload.add_argument("--json", action="store_true", help="machine-readable output")
     reload.set_defaults(handler=run_reload)
 
 
@@ -34,14 +37,18 @@ def run_reload(args: argparse.Namespace) -> int:
             )
     if only is None:  # calls that arrive during an apply share the next one
 
-        def apply() -> tuple[list[str], bool]:
+        def apply() -> tuple[dict[str, list[str]], bool]:
             report = reconciler.apply(None)
-            return [line.text for line in report_lines(report)], report.ok
+            text = [line.text for line in report_lines(report)]
+            return {"text": text, "json": [json.dumps(reload_json(report), indent=2)]}, report.ok
 
-        lines, ok = ReloadQueue(layout.run_dir, layout.apply_lock).coalesced(apply)
-        for line in lines:
+        forms, ok = ReloadQueue(layout.run_dir, layout.apply_lock).coalesced(apply)
+        for line in forms["json" if args.json else "text"]:
             out(line)
         return EXIT_OK if ok else EXIT_PROBLEM
     report = reconciler.apply(only)
-    print_report(report)
+    if args.json:
+        out(json.dumps(reload_json(report), indent=2))
+    else:
+        print_report(report)
     return EXIT_OK if report.ok else EXIT_PROBLEM

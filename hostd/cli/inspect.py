@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from hostd.cli.common import out, view_of
+from hostd.core.machine_output import check_json, plan_json
 from hostd.core.plan import Change, plan_diff
 from hostd.core.selection import select_sites
 from hostd.core.timing import local_time, uptime
@@ -27,10 +28,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     check = sub.add_parser("check", parents=[common], help="validate site files, change nothing")
     check.add_argument("files", nargs="*", metavar="FILE")
     check.add_argument("--sites", dest="sites_dir", help="folder of site files")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(handler=run_check)
 
     plan = sub.add_parser("plan", parents=[common], help="show what reload would change")
     plan.add_argument("--sites", dest="sites_dir", help="folder of site files")
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
     plan.set_defaults(handler=run_plan)
 
     status = sub.add_parser("status", parents=[common], help="per-site state")
@@ -50,6 +53,10 @@ def run_check(args: argparse.Namespace) -> int:
     live = GenerationStore(layout.state_dir).live() if layout.state_dir.exists() else None
     selection = select_sites(loaded, live.sites if live else {})
     wanted = {Path(f).stem for f in args.files} if args.files else set(loaded)
+    code = EXIT_PROBLEM if wanted & set(selection.rejected) else EXIT_OK
+    if args.json:
+        out(json.dumps(check_json(wanted, selection.sites, selection.rejected), indent=2))
+        return code
     for name in sorted(wanted):
         if name in selection.rejected:
             out(f"invalid: {selection.rejected[name]}")
@@ -62,6 +69,10 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_plan(args: argparse.Namespace) -> int:
     preview = pending_preview(*view_of(args))
+    if args.json:
+        diff = plan_diff(preview.live_files, preview.files)
+        out(json.dumps(plan_json(preview.plan, preview.selection.rejected, diff), indent=2))
+        return EXIT_OK
     for site in preview.plan.sites:
         if site.name in preview.selection.rejected:
             continue
@@ -100,6 +111,12 @@ def run_status(args: argparse.Namespace) -> int:
             f"{' '.join(site.domains) or '-'}  last apply: {site.outcome or '-'}"
             + (f"  certificate until {site.cert_expires}" if site.cert_expires else "")
         )
+        for process, info in site.processes.items():
+            pid = f" pid {info['pid']}" if info["pid"] else ""
+            looping = " (crash loop)" if info["crash_loop"] else ""
+            out(f"{'':<20} process {process}: {info['program']}{pid}{looping}")
+        if site.paused is not None:
+            out(f"{'':<20} paused (503 maintenance page): {site.paused}")
         if site.crash_loop:
             loop = site.crash_loop
             when = local_time(loop["next_attempt"], "%H:%M:%S")

@@ -41,8 +41,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     logs.add_argument(
         "--source",
         action="append",
-        choices=SOURCES,
-        help="only this log (repeatable; default: all)",
+        metavar="SOURCE",
+        help=f"only this log: {', '.join(SOURCES)} or a worker process's name "
+        "(repeatable; default: all)",
     )
     logs.add_argument(
         "--since",
@@ -74,7 +75,13 @@ def run_logs(args: argparse.Namespace) -> int:
         raise UsageError(
             f"no logs for site {args.site!r} in {layout.log_root} (known: {known or 'none'})"
         )
-    paths = site_logs(layout, args.site, tuple(dict.fromkeys(args.source or SOURCES)))
+    sources = tuple(dict.fromkeys(args.source or SOURCES))
+    processes = {p.stem for p in layout.site_log_dir(args.site).glob("*.log")} - set(SOURCES)
+    unknown = [s for s in sources if s not in SOURCES and s not in processes]
+    if unknown:
+        known = ", ".join([*SOURCES, *sorted(processes)])
+        raise UsageError(f"unknown log source {unknown[0]!r} (known here: {known})")
+    paths = site_logs(layout, args.site, sources)
     keep = LogFilter(since=args.since, pattern=args.grep)
     count = args.lines if args.lines is not None else (None if keep.active else DEFAULT_LINES)
     lines, ends = read_history(paths, count, keep)

@@ -19,6 +19,7 @@ class HostFacts:
     https_port: int = 8443
     cores: int = 1
     gunicorn: Path = Path("/usr/bin/gunicorn")  # used by sites without a venv
+    python: Path = Path("/usr/bin/python3")  # hostd's own: starts programs with an env_file
     # gunicorn executables new enough (>= 25.1) to take --control-socket
     control_socket_gunicorns: frozenset[Path] = field(default_factory=frozenset)
     nginx_user: str | None = None  # embedded as root: run workers as the invoking user

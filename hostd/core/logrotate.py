@@ -15,7 +15,7 @@ logrotate runs. This module is pure: the config and the command.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from hostd.core.layout import SAFE_PATH, Layout, Mode
@@ -27,10 +27,15 @@ KEEP = 14  # rotated copies kept per log: two weeks of daily rotation
 MAX_SIZE = "100M"  # rotate earlier than daily once a file is this big (at the next run)
 
 
-def rotated_files(layout: Layout, sites: Iterable[str]) -> list[Path]:
-    """Every log file the config rotates: each site's four, and hostd's own."""
+def rotated_files(
+    layout: Layout, sites: Iterable[str], processes: Mapping[str, Iterable[str]] | None = None
+) -> list[Path]:
+    """Every log file the config rotates: each site's four, the logs of its worker
+    processes (`processes`: site -> process names), and hostd's own."""
     files = [layout.site_log_dir(site) / f"{source}.log" for site in sorted(set(sites))
              for source in SOURCES]  # fmt: skip
+    for site, names in sorted((processes or {}).items()):
+        files += [layout.site_log_dir(site) / f"{name}.log" for name in sorted(set(names))]
     files.append(layout.hostd_log)
     if layout.mode is Mode.EMBEDDED:
         files.append(layout.log_root / "nginx-error.log")  # the private nginx's own
@@ -43,9 +48,11 @@ def reopen_pid_files(layout: Layout) -> tuple[Path, Path]:
     return layout.nginx_pid, layout.supervisord_pid
 
 
-def render_logrotate(layout: Layout, sites: Iterable[str]) -> str:
-    """The logrotate config for the logs of `sites` under `layout`."""
-    files = rotated_files(layout, sites)
+def render_logrotate(
+    layout: Layout, sites: Iterable[str], processes: Mapping[str, Iterable[str]] | None = None
+) -> str:
+    """The logrotate config for the logs of `sites` (and their `processes`) under `layout`."""
+    files = rotated_files(layout, sites, processes)
     nginx_pid, supervisord_pid = reopen_pid_files(layout)
     for path in [*files, nginx_pid, supervisord_pid]:
         if not SAFE_PATH.match(str(path)):

@@ -14,9 +14,12 @@ from typing import Any
 
 import jinja2
 
+from hostd.core.edgeconf import template_context
 from hostd.core.facts import HostFacts
 from hostd.core.generation import Files, fingerprint, nginx_files, nginx_site_path, program_path
 from hostd.core.layout import Mode
+from hostd.core.maintenance import RETRY_AFTER, maintenance_page
+from hostd.core.processes import process_argv, program_name
 from hostd.core.site import Site
 
 GRACEFUL_TIMEOUT = 25
@@ -87,6 +90,16 @@ def gunicorn_argv(site: Site, facts: HostFacts) -> list[str]:
     return argv
 
 
+def secrets_prefix(site: Site, facts: HostFacts) -> list[str]:
+    """What runs in front of a program of a site with an env_file: it adds the file's
+    variables and execs the program; the digest makes a new file a new command."""
+    if site.env_file is None:
+        return []
+    digest = site.secret_digest or "unread"
+    return [str(facts.python), "-m", "hostd.edges.envexec", "--digest", digest,
+            str(site.env_file), "--"]  # fmt: skip
+
+
 def program_environment(site: Site) -> dict[str, str]:
     """The environment of a site's program, on top of supervisord's own."""
     path = "/usr/local/bin:/usr/bin:/bin"
@@ -114,12 +127,34 @@ def render_program(site: Site, facts: HostFacts) -> str:
         facts,
         "program.conf.j2",
         site=site,
-        command=shlex.join(gunicorn_argv(site, facts)),
+        command=shlex.join(secrets_prefix(site, facts) + gunicorn_argv(site, facts)),
         environment=environment,
         graceful_timeout=GRACEFUL_TIMEOUT,
         log_dir=facts.layout.site_log_dir(site.name),
         user=user,
     )
+
+
+def render_processes(site: Site, facts: HostFacts) -> str:
+    """The Supervisor programs of a site's worker processes, after its web program."""
+    sections = []
+    for name, command in site.processes:
+        argv = secrets_prefix(site, facts) + process_argv(command, site.app.venv)
+        env = {**program_environment(site), "HOSTD_PROCESS": name}
+        sections.append(
+            _render(
+                facts,
+                "process.conf.j2",
+                site=site,
+                process=name,
+                program=program_name(site.name, name),
+                command=shlex.join(argv),
+                environment=",".join(f'{k}="{ini_value(v)}"' for k, v in env.items()),
+                log_dir=facts.layout.site_log_dir(site.name),
+                user=program_user(site, facts),
+            )
+        )
+    return "".join(sections)
 
 
 def render_server(site: Site, facts: HostFacts) -> str:
@@ -132,6 +167,15 @@ def render_server(site: Site, facts: HostFacts) -> str:
         log_dir=layout.site_log_dir(site.name),
         certificate=facts.certificates.get(site.name),
         https_port_suffix="" if facts.https_port == 443 else f":{facts.https_port}",
+        edge=template_context(
+            site.name,
+            site.policies,
+            layout.site_auth_file(site.name),
+            http_port=facts.http_port,
+            https_port=facts.https_port,
+            redirect_only=site.name in facts.certificates,
+        ),
+        maintenance={"retry_after": RETRY_AFTER, "page": maintenance_page(site.paused or "")},
     )
 
 
@@ -139,7 +183,7 @@ def render_site(site: Site, facts: HostFacts) -> dict[str, str]:
     """The files that belong to one site."""
     return {
         nginx_site_path(site.name): render_server(site, facts),
-        program_path(site.name): render_program(site, facts),
+        program_path(site.name): render_program(site, facts) + render_processes(site, facts),
     }
 
 

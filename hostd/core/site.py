@@ -16,7 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from hostd.core import sitekeys
+from hostd.core.dotenv import SECRET
 from hostd.core.layout import SAFE_PATH
+from hostd.core.policies import Policies, parse_policies, policies_from_dict
+from hostd.core.processes import parse_processes
 from hostd.core.static_rule import system_refusal
 from hostd.core.yamlnode import Field, compose
 from hostd.errors import SiteError
@@ -63,6 +67,14 @@ class Site:
     app: App
     static: tuple[tuple[str, Path], ...] = ()
     tls: Tls = Tls.OFF
+    policies: Policies = field(default_factory=Policies)
+    # secrets (`env_file:`): the file, and once the loader has read it, its variables'
+    # names and a digest of its content; the values never enter a Site
+    env_file: Path | None = None
+    secret_names: tuple[str, ...] = ()
+    secret_digest: str | None = None
+    paused: str | None = None  # `hostd pause`: the maintenance message; None: serving
+    processes: tuple[tuple[str, str], ...] = ()  # worker processes: name, command
     # line of each key path, for errors found after parsing; not part of identity
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -86,6 +98,12 @@ class Site:
             },
             "static": {prefix: str(folder) for prefix, folder in self.static},
             "tls": self.tls.value,
+            "policies": self.policies.to_dict(),
+            "env_file": str(self.env_file) if self.env_file else None,
+            "secrets": {name: SECRET for name in self.secret_names},
+            "secret_digest": self.secret_digest,
+            "paused": self.paused,
+            "processes": dict(self.processes),
         }
 
 
@@ -106,6 +124,12 @@ def site_from_dict(data: Mapping[str, Any]) -> Site:
         ),
         static=tuple(sorted((p, Path(f)) for p, f in data.get("static", {}).items())),
         tls=Tls(data.get("tls", "off")),
+        policies=policies_from_dict(data.get("policies")),
+        env_file=Path(data["env_file"]) if data.get("env_file") else None,
+        secret_names=tuple(sorted(data.get("secrets", {}))),
+        secret_digest=data.get("secret_digest"),
+        paused=data.get("paused"),
+        processes=tuple(sorted(data.get("processes", {}).items())),
     )
 
 
@@ -146,14 +170,20 @@ def _parse(file: Path, text: str) -> Site:
         raise SiteError("empty site file: expected a mapping with 'domains' and 'app'")
     top = dict(Field(node, "").items())
     lines = {"": 1}
-    _refuse_unknown(top, {"domains", "app", "static", "tls"}, "")
+    _refuse_unknown(top, sitekeys.allowed(""), "")
     domains = _domains(_required(top, "domains", Field(node, "")), lines)
     app = _app(_required(top, "app", Field(node, "")), file.parent, lines)
     static = _static(top["static"], file.parent, lines) if "static" in top else ()
     tls = _tls(top["tls"]) if "tls" in top else Tls.OFF
+    policies = parse_policies(top, {prefix for prefix, _ in static})
+    env_file = resolved_path(top["env_file"], file.parent) if "env_file" in top else None
+    processes = parse_processes(top["processes"]) if "processes" in top else ()
     for key, value in top.items():
         lines[key] = value.line
-    return Site(name=name, file=file, domains=domains, app=app, static=static, tls=tls, lines=lines)
+    return Site(
+        name=name, file=file, domains=domains, app=app, static=static, tls=tls,
+        policies=policies, env_file=env_file, processes=processes, lines=lines,
+    )  # fmt: skip
 
 
 def _refuse_unknown(fields: Mapping[str, Field], known: set[str], parent: str) -> None:

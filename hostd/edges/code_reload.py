@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from hostd.core.facts import HostFacts
+from hostd.core.processes import program_name
 from hostd.core.render import gunicorn_argv, program_environment, program_user
 from hostd.core.site import Site
 from hostd.edges.runner import Runner
@@ -70,4 +71,16 @@ def reload_code(
     after = supervisor.info(site.name)
     if after is None or after.pid != info.pid or after.state not in ("RUNNING", "STARTING"):
         return "gunicorn did not survive the reload; Supervisor restarts it"
+    return restart_processes(site, supervisor)
+
+
+def restart_processes(site: Site, supervisor: XmlRpcSupervisor) -> str | None:
+    """Restart the site's worker processes, which have no graceful reload, on the new code."""
+    for name, _ in site.processes:
+        program = program_name(site.name, name)
+        try:
+            supervisor.stop(program)
+            supervisor.start(program)
+        except SupervisorError as exc:
+            return f"could not restart process {name}: {exc}"
     return None

@@ -118,6 +118,7 @@ def host_facts(layout: Layout, settings: Settings, gunicorns: Gunicorns) -> Host
         https_port=settings.http.https_port,
         cores=os.cpu_count() or 1,
         gunicorn=gunicorn,
+        python=Path(sys.executable),
         control_socket_gunicorns=frozenset(control),
         nginx_user=_nginx_user(layout),
         templates=Path(templates) if templates else None,

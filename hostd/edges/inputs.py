@@ -21,8 +21,10 @@ from hostd.core.layout import Layout, Mode, layout_for
 from hostd.core.settings import Settings, default_settings, parse_settings, with_overrides
 from hostd.core.site import Site, is_site_file, parse_site, site_name
 from hostd.core.static_rule import protected_folders, static_refusal
+from hostd.edges.envfile import with_secrets
 from hostd.edges.fs import instance_running
 from hostd.edges.host import own_venv, package_root
+from hostd.edges.maintenance import with_pauses
 from hostd.edges.records import read_folder_identity, read_up, write_folder_identity
 from hostd.errors import InstanceError, SettingsError, SiteError, SitesFolderError
 
@@ -42,7 +44,7 @@ def site_files(folder: Path) -> list[Path]:
 
 def load_site(path: Path) -> Site:
     """The site defined by `path`, checked against the disk; SiteError if refused."""
-    site = _parsed(path, _site_text(path))
+    site = with_secrets(_parsed(path, _site_text(path)))
     check_paths(site)
     return site
 
@@ -279,11 +281,13 @@ class SiteFolder:
         live_sites: Callable[[], Collection[str]] = tuple,
         layout: Layout | None = None,
         record: Path | None = None,
+        pauses: Path | None = None,
     ) -> None:
         self.folder = folder
         self.live_sites = live_sites
         self.layout = layout
         self.record = record
+        self.pauses = pauses  # the maintenance record, if sites may be paused
 
     def load(self) -> dict[str, Site | SiteError]:
         keeping = "keeping the last good sites until it is back"
@@ -312,7 +316,7 @@ class SiteFolder:
                     f"{len(live)} live site(s); to remove the last site on purpose, "
                     f"create {self.folder / NO_SITES}"
                 )
-        return loaded
+        return with_pauses(loaded, self.pauses) if self.pauses else loaded
 
 
 # -- hostd.toml -----------------------------------------------------------------------

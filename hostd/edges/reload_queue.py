@@ -3,9 +3,10 @@
 A reload reads the site files when its apply starts, so an apply that started after a
 call arrived has seen everything that call could ask for. Full reloads queue on
 `run/reload.lock`; the one at the front applies and records when its apply started
-and what it printed (`run/reload.json`); a caller that finds a record newer than its
-own arrival prints that and applies nothing. The moment recorded is when the apply
-lock was last seen free, so it is never later than when the apply read the files.
+and what it printed, in each form a caller may ask for (`run/reload.json`); a caller
+that finds a record newer than its own arrival prints that and applies nothing. The
+moment recorded is when the apply lock was last seen free, so it is never later than
+when the apply read the files.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from hostd.edges.fs import held_lock, write_atomic
 
-Applied = tuple[list[str], bool]  # the lines printed, and whether the apply was ok
+# the lines to print in each output form ("text", "json"), and whether the apply was ok
+Applied = tuple[dict[str, list[str]], bool]
 
 
 class ReloadQueue:
@@ -36,16 +38,20 @@ class ReloadQueue:
             with held_lock(self.apply_lock, timeout):
                 pass  # the apply running now ends: ours reads the files after this moment
             started = time.time()
-            lines, ok = apply()
-            text = json.dumps({"started": started, "lines": lines, "ok": ok}) + "\n"
+            forms, ok = apply()
+            text = json.dumps({"started": started, "forms": forms, "ok": ok}) + "\n"
             write_atomic(self.record, text, 0o644)
-            return lines, ok
+            return forms, ok
 
     def _since(self, called: float) -> Applied | None:
         try:
             data = json.loads(self.record.read_text())
             if float(data["started"]) >= called:
-                return [str(line) for line in data["lines"]], bool(data["ok"])
-        except (OSError, ValueError, KeyError, TypeError):
+                forms = {
+                    str(form): [str(line) for line in lines]
+                    for form, lines in data["forms"].items()
+                }
+                return forms, bool(data["ok"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
         return None

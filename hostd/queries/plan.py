@@ -18,6 +18,7 @@ from hostd.edges.certstore import CertFolder
 from hostd.edges.generations import GenerationStore
 from hostd.edges.host import Gunicorns, LocalHost, host_facts
 from hostd.edges.inputs import builtin_site, load_sites
+from hostd.edges.maintenance import with_pauses
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ def pending_preview(
     facts = host_facts(layout, settings, gunicorns)
     renderer = Renderer(facts, LocalHost(facts, gunicorns), CertFolder(layout))
     live = GenerationStore(layout.state_dir).live()
-    return preview(load_sites(layout.sites_dir, layout), live, builtin_site(layout), renderer, only)
+    sites = with_pauses(load_sites(layout.sites_dir, layout), layout.maintenance_file)
+    return preview(sites, live, builtin_site(layout), renderer, only)
 
 
 def pending_site(layout: Layout, settings: Settings, site: str) -> Pending:

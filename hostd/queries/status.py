@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hostd.core.layout import Layout
+from hostd.core.processes import program_name
 from hostd.core.program import ProgramInfo
 from hostd.core.render import served_fingerprint
 from hostd.core.settings import Settings
@@ -38,6 +39,9 @@ class SiteStatus:
     last_error_at: float | None
     crash_loop: dict[str, Any] | None  # attempts, next_attempt (epoch), reason
     cert_expires: str | None = None  # tls: auto sites with a certificate: ISO time
+    paused: str | None = None  # `hostd pause`: the maintenance message
+    # worker processes by name: program (Supervisor state), pid, crash_loop
+    processes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -116,10 +120,28 @@ def collect_status(layout: Layout, settings: Settings) -> Status:
                     else None
                 ),
                 cert_expires=_expiry(layout, site),
+                paused=site.paused if site else None,
+                processes=_processes(site, programs, loops),
             )
         )
     warnings = [error] if (error := read_last_apply(layout.state_file).get("error")) else []
     return Status(live.id if live else None, nginx, supervisor, sites, warnings)
+
+
+def _processes(
+    site: Site | None, programs: dict[str, ProgramInfo], loops: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, _ in site.processes if site else ():
+        program = program_name(site.name, name) if site else name
+        info, loop = programs.get(program), loops.get(program)
+        out[name] = {
+            "program": info.state if info else "absent",
+            "pid": info.pid if info and info.pid else None,
+            "crash_loop": {"attempts": loop.attempts, "next_attempt": loop.next_at,
+                           "reason": loop.reason} if loop else None,
+        }  # fmt: skip
+    return out
 
 
 def last_error(

@@ -10,6 +10,7 @@ import time
 from hostd.apply.reconciler import Reconciler
 from hostd.core.crashloop import Action, CrashLoopGuard
 from hostd.core.layout import Layout
+from hostd.core.processes import site_of_program
 from hostd.core.timing import iso_time
 from hostd.edges.events import EventLog
 from hostd.edges.fs import held_lock
@@ -49,7 +50,7 @@ class ProgramGuard:
         sites = live.sites if live else {}
         now = time.time()
         for name, info in self.supervisor.all_info().items():
-            if name not in sites:
+            if site_of_program(name) not in sites:  # a site's web program or its processes
                 continue
             action = policy.observe(name, info.state, float(info.start), now)
             retry = policy.retries.get(name)
@@ -62,6 +63,6 @@ class ProgramGuard:
             elif action is Action.START and retry is not None:
                 self.supervisor.start(name)
                 self.events.emit("crash-loop-retry", site=name, attempt=retry.attempts)
-        for name in set(policy.retries) - set(sites):
+        for name in {n for n in policy.retries if site_of_program(n) not in sites}:
             policy.forget(name)
         write_crash_loops(crash_loops_path(self.layout), policy.retries)

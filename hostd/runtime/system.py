@@ -37,6 +37,8 @@ class SystemRuntime(Daemon):
         """Debian's daily logrotate rotates every live site's logs."""
         live = self.reconciler.live()
         path = machine_of(self.layout).logrotate_conf
-        text = render_logrotate(self.layout, live.sites if live else {})
+        sites = live.sites if live else {}
+        processes = {name: [p for p, _ in site.processes] for name, site in sites.items()}
+        text = render_logrotate(self.layout, sites, processes)
         if not path.exists() or path.read_text() != text:
             write_atomic(path, text, 0o644)

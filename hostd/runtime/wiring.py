@@ -84,7 +84,13 @@ def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wi
         return list(live.sites) if live else []
 
     ports = Ports(
-        sites=SiteFolder(layout.sites_dir, live_sites, layout, layout.state_dir / SITES_FOLDER),
+        sites=SiteFolder(
+            layout.sites_dir,
+            live_sites,
+            layout,
+            layout.state_dir / SITES_FOLDER,
+            pauses=layout.maintenance_file,
+        ),
         generations=generations,
         checker=ScratchChecker(layout.state_dir / "check", nginx),
         nginx=nginx,

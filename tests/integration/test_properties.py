@@ -35,6 +35,7 @@ from hostd.edges.runner import SubprocessRunner
 from hostd.edges.supervisor import check_config
 from hostd.errors import SiteError
 from hostd.runtime.wiring import tool
+from tests.unit.test_render import all_cases, case_site
 
 from .harness import free_port
 from .stress import self_signed
@@ -174,6 +175,7 @@ def directives(text: str) -> list[Directive]:
 
 
 SERVER = {"listen", "server_name", "access_log", "error_log", "client_max_body_size", "location"}
+SERVER |= {"gzip", "gzip_vary", "gzip_proxied", "gzip_min_length", "gzip_types"}  # on by default
 HTTPS = SERVER | {
     "ssl_certificate", "ssl_certificate_key", "ssl_protocols", "ssl_ecdh_curve", "ssl_ciphers",
     "ssl_prefer_server_ciphers", "ssl_session_timeout", "ssl_session_cache",
@@ -290,3 +292,28 @@ def test_any_accepted_site_renders_a_config_nginx_and_supervisor_take(
     for name, site in sites.items():
         cert = instance.certificates.get(name)
         assert_intended(site, files[nginx_site_path(name)], instance, cert)
+
+
+def test_every_golden_case_with_and_without_a_certificate_passes_the_real_nginx_check(
+    scratch: Scratch,
+) -> None:
+    """The golden sites (edge policies, processes, secrets among them) pass `nginx -t` and
+    Supervisor's parser, served over HTTP and with a certificate."""
+    sites = {case: case_site(case) for case in all_cases()}
+    for certificates in ({}, {name: scratch.certificate for name in sites}):
+        instance = scratch.instance(certificates)
+        shutil.rmtree(scratch.root / "gen", ignore_errors=True)
+        files = render_generation(sites, instance)
+        for folder in (instance.layout.run_dir, instance.layout.nginx_prefix / "tmp",
+                       *(instance.layout.site_log_dir(n) for n in sites)):  # fmt: skip
+            folder.mkdir(parents=True, exist_ok=True)
+        for rel, text in files.items():
+            write_atomic(scratch.root / "gen" / rel, text, 0o600)
+        layout = instance.layout
+        nginx = NginxProcess(
+            SubprocessRunner(), binary=tool("nginx"), prefix=layout.nginx_prefix,
+            pid_file=layout.nginx_pid, error_log=layout.log_root / "nginx-error.log",
+            address="127.0.0.1", port=instance.http_port,
+        )  # fmt: skip
+        nginx.check(scratch.root / "gen" / "nginx" / "nginx.conf")
+        check_config(scratch.root / "gen" / "supervisor" / "supervisord.conf")

@@ -36,6 +36,7 @@ def test_the_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> 
     names = zipfile.ZipFile(wheel).namelist()
     assert "hostd/templates/site.conf.j2" in names
     assert "hostd/templates/program.conf.j2" in names
+    assert "hostd/site.schema.json" in names  # what editors point at (hostd new writes it)
 
     unpacked = tmp_path / "site-packages"
     zipfile.ZipFile(wheel).extractall(unpacked)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from hostd.cli import build_parser
+from hostd.cli import build_parser, main
 from hostd.core.layout import embedded_layout, system_layout
 from hostd.core.logline import line_time, parse_since
 from hostd.core.logrotate import logrotate_argv, render_logrotate, rotated_files
@@ -26,6 +28,7 @@ from hostd.edges.logfiles import (
     read_history,
     site_log_folders,
 )
+from hostd.edges.logrotate import process_logs
 from hostd.errors import SettingsError
 from hostd.queries.status import last_error
 
@@ -358,17 +361,37 @@ def test_logs_options_parse_as_documented() -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["logs", "blog", "--since", "soon"], ["logs", "blog", "--grep", "("],
-     ["logs", "blog", "--source", "db"]],
+    [["logs", "blog", "--since", "soon"], ["logs", "blog", "--grep", "("]],
 )  # fmt: skip
 def test_bad_logs_options_are_usage_errors(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A bad --since, --grep or --source exits 2 with argparse's message."""
+    """A bad --since or --grep exits 2 with argparse's message."""
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(argv)
     assert exited.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_a_source_is_a_log_of_the_site_or_of_one_of_its_processes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--source takes app, access, error, hostd or a worker process's log; else exit 2."""
+    tmp_path = Path(tempfile.mkdtemp(prefix="hd-logs-", dir="/tmp"))  # short: socket paths
+    try:
+        folder = tmp_path / "log" / "blog"
+        folder.mkdir(parents=True)
+        (folder / "app.log").write_text("")
+        (folder / "worker.log").write_text("2026-01-01 00:00:00 worker says hi\n")
+        home = ["--home", str(tmp_path)]
+        assert main(["logs", "blog", "--source", "db", *home]) == 2
+        assert "unknown log source 'db' (known here: app, access, error, hostd, worker)" in (
+            capsys.readouterr().err
+        )
+        assert main(["logs", "blog", "--source", "worker", *home]) == 0
+        assert "worker says hi" in capsys.readouterr().out
+    finally:
+        shutil.rmtree(tmp_path)
 
 
 # -- the logrotate config -------------------------------------------------------------
@@ -410,6 +433,19 @@ def test_logrotate_files_and_command() -> None:
         "/srv/hostd/state/logrotate.conf",
     ]  # fmt: skip
     assert "-f" not in logrotate_argv("/usr/sbin/logrotate", layout, force=False)
+
+
+def test_logrotate_rotates_the_logs_of_worker_processes_too(tmp_path: Path) -> None:
+    """A site's NAME.log of each worker process is rotated with its own four logs."""
+    layout = embedded_layout(Path("/srv/hostd"))
+    files = [str(p) for p in rotated_files(layout, ["jobs"], {"jobs": ["worker", "beat"]})]
+    assert "/srv/hostd/log/jobs/worker.log" in files and "/srv/hostd/log/jobs/beat.log" in files
+    home = embedded_layout(tmp_path)
+    (home.site_log_dir("jobs")).mkdir(parents=True)
+    for name in ("app", "access", "worker"):
+        (home.site_log_dir("jobs") / f"{name}.log").write_text("")
+    (home.site_log_dir("jobs") / "worker.log.1").write_text("")
+    assert process_logs(home, "jobs") == ["worker"]
 
 
 def test_logrotate_config_refuses_unsafe_paths() -> None:

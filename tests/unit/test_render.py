@@ -61,7 +61,9 @@ def site(name: str, domains: str = "example.com", app: str = "") -> Site:
 
 def test_there_are_golden_cases() -> None:
     """The golden test cannot pass by finding no cases."""
-    assert all_cases() == ["env-venv", "factory", "minimal", "static-tls"]
+    assert all_cases() == [
+        "edge-policies", "env-venv", "factory", "minimal", "processes", "static-tls",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", all_cases())
@@ -194,7 +196,7 @@ def test_templates_are_found_in_the_source_tree() -> None:
     package = Path(hostd.__file__).resolve().parent
     folder = templates_dir()
     assert folder in (package / "templates", package.parent / "templates")
-    expected = [f"{t}.conf.j2" for t in TEMPLATES] + ["logrotate.j2"]
+    expected = [f"{t}.conf.j2" for t in (*TEMPLATES, "process")] + ["logrotate.j2"]
     assert sorted(p.name for p in folder.glob("*.j2")) == sorted(expected)
 
 
@@ -234,9 +236,23 @@ def test_every_program_file_parses_with_supervisors_own_parser(tmp_path: Path) -
     options.configfile = str(conf)
     options.process_config(do_usage=False)
     programs = {g.name: g.process_configs[0] for g in options.process_group_configs}
-    assert sorted(programs) == sorted(sites)
+    processes = {f"{n}.{p}": (n, p, c) for n, s in sites.items() for p, c in s.processes}
+    assert sorted(programs) == sorted([*sites, *processes])
     for name, program in programs.items():
-        assert shlex.split(program.command) == gunicorn_argv(sites[name], instance)
+        if name in processes:  # a worker process: the site's folder and env, its own command
+            owner, process, command = processes[name]
+            site_of = sites[owner]
+            argv = shlex.split(program.command)
+            assert argv[argv.index("--") + 2 :] == shlex.split(command)[1:]
+            assert program.environment == {
+                **program_environment(site_of), "HOSTD_PROCESS": process
+            }  # fmt: skip
+            assert program.directory == str(site_of.app.root)
+            continue
+        argv = shlex.split(program.command)
+        if sites[name].env_file:  # behind the env file's reader, which execs gunicorn
+            argv = argv[argv.index("--") + 1 :]
+        assert argv == gunicorn_argv(sites[name], instance)
         assert program.environment == program_environment(sites[name])
         assert program.directory == str(sites[name].app.root)
 
