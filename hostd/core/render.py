@@ -17,10 +17,14 @@ import jinja2
 from hostd.core.facts import HostFacts
 from hostd.core.generation import Files, fingerprint, nginx_files, nginx_site_path, program_path
 from hostd.core.layout import Mode
-from hostd.core.site import Site
+from hostd.core.site import APP_NUMBERS, WORKER_CLASSES, Site
 
-GRACEFUL_TIMEOUT = 25
-TIMEOUT = 30
+# gunicorn's worker and graceful timeouts of a site that does not set them
+TIMEOUT = APP_NUMBERS["timeout"].default
+GRACEFUL_TIMEOUT = APP_NUMBERS["graceful_timeout"].default
+# nginx waits this much longer than gunicorn's worker timeout, so gunicorn's own
+# limit (with its log line) is what ends a request that takes too long
+PROXY_TIMEOUT_MARGIN = 5
 DEFAULT_SERVER = "nginx/default.conf"
 
 
@@ -77,14 +81,32 @@ def gunicorn_argv(site: Site, facts: HostFacts) -> list[str]:
         "--chdir", str(site.app.root),
         "--bind", f"unix:{layout.site_socket(site.name)}",
         "--workers", str(site.app.workers or facts.auto_workers),
-        "--timeout", str(TIMEOUT),
-        "--graceful-timeout", str(GRACEFUL_TIMEOUT),
+        "--timeout", str(site.app.timeout),
+        "--graceful-timeout", str(site.app.graceful_timeout),
         "--error-logfile", "-",
     ]  # fmt: skip
+    argv += tuning_flags(site)
     if gunicorn in facts.control_socket_gunicorns:
         argv += ["--control-socket", str(layout.site_control_socket(site.name))]
     argv.append(site.app.wsgi)
     return argv
+
+
+def tuning_flags(site: Site) -> list[str]:
+    """gunicorn flags for the `app:` keys that differ from gunicorn's defaults."""
+    app = site.app
+    flags: list[str] = []
+    if app.worker_class != "sync":
+        flags += ["--worker-class", WORKER_CLASSES[app.worker_class]]
+    if app.threads != 1:
+        flags += ["--threads", str(app.threads)]
+    if app.max_requests:
+        flags += ["--max-requests", str(app.max_requests)]
+    if app.max_requests_jitter:
+        flags += ["--max-requests-jitter", str(app.max_requests_jitter)]
+    if app.preload:
+        flags.append("--preload")
+    return flags
 
 
 def program_environment(site: Site) -> dict[str, str]:
@@ -116,7 +138,7 @@ def render_program(site: Site, facts: HostFacts) -> str:
         site=site,
         command=shlex.join(gunicorn_argv(site, facts)),
         environment=environment,
-        graceful_timeout=GRACEFUL_TIMEOUT,
+        graceful_timeout=site.app.graceful_timeout,
         log_dir=facts.layout.site_log_dir(site.name),
         user=user,
     )
@@ -132,6 +154,7 @@ def render_server(site: Site, facts: HostFacts) -> str:
         log_dir=layout.site_log_dir(site.name),
         certificate=facts.certificates.get(site.name),
         https_port_suffix="" if facts.https_port == 443 else f":{facts.https_port}",
+        proxy_timeout=site.app.timeout + PROXY_TIMEOUT_MARGIN,
     )
 
 
