@@ -35,7 +35,7 @@ MAX_WORKERS = 64
 WORKER_CLASSES = {
     "sync": "sync",
     "gthread": "gthread",
-    "asgi": "asgi",  # gunicorn's own ASGI worker (gunicorn >= 25)
+    "asgi": "asgi",  # gunicorn's own ASGI worker (gunicorn >= 24)
     "uvicorn": "uvicorn_worker.UvicornWorker",  # the uvicorn-worker package in the venv
 }
 ASGI_WORKERS = frozenset({"asgi", "uvicorn"})
