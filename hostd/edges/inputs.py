@@ -19,6 +19,7 @@ from hostd.core.site import Site, is_site_file, parse_site, site_name
 from hostd.edges.fs import instance_running
 from hostd.edges.host import own_venv, package_root
 from hostd.edges.records import read_up
+from hostd.edges.workers import check_worker_class
 from hostd.errors import InstanceError, SettingsError, SiteError
 
 MAX_SITE_FILE = 64 * 1024
@@ -49,6 +50,7 @@ def load_site(path: Path) -> Site:
         raise SiteError("the file contains a NUL character", file=path, line=line)
     site = _parsed(path, text)
     check_paths(site)
+    check_worker_class(site)
     return site
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from .acme import Pebble
-from .harness import APPS, HostdUp, can_connect_as, wait_until
+from .harness import APPS, HostdUp, can_connect_as, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -217,9 +217,17 @@ def certs(up: HostdUp) -> dict[str, dict[str, object]]:
     return {entry["site"]: entry for entry in json.loads(done.stdout)}
 
 
+def plain_port() -> int:
+    """A free port for plain HTTP whose number does not contain 443: gixy-ng takes any
+    listen with "443" in it for an HTTPS one."""
+    while "443" in str(port := free_port()):
+        pass
+    return port
+
+
 @pytest.fixture(scope="module")
 def served(stock_apps: StockApps) -> Iterator[Served]:
-    up = HostdUp()
+    up = HostdUp(port=plain_port())
     pebble = Pebble(http_port=up.port)
     try:
         pebble.start()
@@ -359,6 +367,22 @@ def test_static_files_come_from_nginx(served: Served) -> None:
         answer = served.https(domain, "/static/admin/css/base.css")
         assert answer.status == 200 and answer.body == css.read_bytes()
         assert "Cache-Control" in answer.headers  # nginx's `expires`
+
+
+def test_an_http2_client_sees_the_same(served: Served) -> None:
+    """Browsers speak HTTP/2: Host then comes from :authority, and keeps its port."""
+    port = served.up.https_port
+    done = subprocess.run(
+        ["curl", "-sS", "--http2", "--cacert", str(served.ca), "--interface", CLIENT,
+         "--resolve", f"asgi.test:{port}:127.0.0.1", "-H", "X-Forwarded-For: 6.6.6.6",
+         "-w", "\n%{http_version}", f"https://asgi.test:{port}/whoami/"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    body, version = done.stdout.rsplit("\n", 1)
+    seen = json.loads(body)
+    assert version == "2"
+    assert seen["host"] == f"asgi.test:{port}" and seen["remote_addr"] == CLIENT
 
 
 def test_tls_12_and_13_negotiate_with_mozillas_ciphers(served: Served) -> None:

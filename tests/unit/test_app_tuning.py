@@ -20,6 +20,7 @@ from hostd.core.generation import nginx_site_path, program_path
 from hostd.core.layout import embedded_layout
 from hostd.core.render import gunicorn_argv, render_generation, render_site, templates_dir
 from hostd.core.site import APP_NUMBERS, WORKER_CLASSES, Site, parse_site, site_from_dict
+from hostd.edges.workers import check_worker_class
 from hostd.errors import SiteError
 
 FACTS = HostFacts(layout=embedded_layout(Path("/srv/hostd"), Path("/srv/sites")), cores=2)
@@ -243,3 +244,38 @@ def test_the_hook_picks_the_wrapper_by_worker() -> None:
     conf.post_worker_init(native)
     assert sync.wsgi.__name__ == "hostd_client" and not asyncio.iscoroutinefunction(sync.wsgi)
     assert asyncio.iscoroutinefunction(native.asgi)
+
+
+def fake_venv(folder: Path, gunicorn: str, *packages: str) -> Path:
+    """A venv as hostd reads it: bin/gunicorn and package folders with their metadata."""
+    site_packages = folder / "lib" / "python3.11" / "site-packages"
+    info = site_packages / f"gunicorn-{gunicorn}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Name: gunicorn\nVersion: {gunicorn}\n")
+    for package in packages:
+        (site_packages / package).mkdir()
+        (site_packages / package / "__init__.py").write_text("")
+    (folder / "bin").mkdir()
+    (folder / "bin" / "gunicorn").write_text("#!/bin/sh\n")
+    return folder
+
+
+def venv_site(venv: Path, worker: str, folder: Path) -> Site:
+    text = (f"domains: [blog.test]\napp:\n  root: /srv/blog\n  wsgi: blog:app\n"
+            f"  venv: {venv}\n  worker_class: {worker}\n")  # fmt: skip
+    return parse_site(folder / "blog.yaml", text)
+
+
+def test_an_asgi_worker_must_be_in_the_sites_venv(tmp_path: Path) -> None:
+    """Refused before it fails to start: the file, line and key say which worker is missing."""
+    with_worker = fake_venv(tmp_path / "a", "27.0.1", "uvicorn_worker")
+    without = fake_venv(tmp_path / "b", "27.0.1")
+    old = fake_venv(tmp_path / "c", "23.0.0", "uvicorn_worker")
+    check_worker_class(venv_site(with_worker, "uvicorn", tmp_path))
+    check_worker_class(venv_site(with_worker, "asgi", tmp_path))
+    check_worker_class(venv_site(old, "uvicorn", tmp_path))
+    with pytest.raises(SiteError, match="needs uvicorn-worker installed") as caught:
+        check_worker_class(venv_site(without, "uvicorn", tmp_path))
+    assert (caught.value.key, caught.value.line) == ("app.worker_class", 6)
+    with pytest.raises(SiteError, match=r"needs gunicorn 24\+, .* is 23\.0"):
+        check_worker_class(venv_site(old, "asgi", tmp_path))
