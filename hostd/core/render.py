@@ -183,8 +183,19 @@ def render_shared(site_files: Files, facts: HostFacts) -> dict[str, str]:
         "supervisor/supervisord.conf": _render(facts, "supervisord.conf.j2"),
     }
     fingerprint = served_fingerprint({**site_files, **shared})
-    shared[DEFAULT_SERVER] = _render(facts, "default.conf.j2", fingerprint=fingerprint)
+    shared[DEFAULT_SERVER] = _render(
+        facts, "default.conf.j2", fingerprint=fingerprint, probe_sources=probe_sources(facts)
+    )
     return shared
+
+
+def probe_sources(facts: HostFacts) -> list[str]:
+    """The addresses hostd's own requests to its nginx come from: loopback, and the
+    (IPv4) address nginx listens on if it is another: a connection to a local
+    address comes from that address."""
+    sources = ["127.0.0.1", "::1"]
+    own = facts.probe_host
+    return sources if own in sources else [*sources, own]
 
 
 def _pid_file(facts: HostFacts) -> Path:

@@ -179,7 +179,10 @@ def test_the_catch_all_negotiates_like_the_sites_and_answers_421() -> None:
     https = catch_all[catch_all.index("ssl_reject_handshake") :]
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in https and "return 421;" in https
     fingerprint = catch_all[catch_all.index("location = /.hostd/fingerprint") :]
-    assert fingerprint.index("$hostd_remote_is_loopback = 0") < fingerprint.index("return 200")
+    assert fingerprint.index("$hostd_own_request = 0") < fingerprint.index("return 200")
+    assert "    10.0.0.5 1;" not in catch_all
+    on_lan = render_generation({"blog": site()}, replace(facts, listen="10.0.0.5"))
+    assert "    127.0.0.1 1;\n    ::1 1;\n    10.0.0.5 1;\n" in on_lan["nginx/default.conf"]
 
 
 def load_gunicorn_config() -> ModuleType:
