@@ -63,6 +63,7 @@ def whoami(request):
 
 urlpatterns.append(path("whoami/", whoami))
 """
+FACTORY = """factoryapp:create_app("50% off; it's 'quoted'", debug=True, tags=("x", 2))"""
 SETTINGS = """
 DEBUG = False
 ALLOWED_HOSTS = ["django.test", "asgi.test", "native.test"]
@@ -205,7 +206,7 @@ class Served:
 
 
 def site_file(domain: str, root: Path, wsgi: str, venv: Path | None, extra: str = "") -> str:
-    lines = [f"domains: [{domain}]", "app:", f"  root: {root}", f"  wsgi: '{wsgi}'",
+    lines = [f"domains: [{domain}]", "app:", f"  root: {root}", f"  wsgi: {json.dumps(wsgi)}",
              "  workers: 1"]  # fmt: skip
     if venv is not None:
         lines.append(f"  venv: {venv}")
@@ -250,6 +251,7 @@ def served(stock_apps: StockApps) -> Iterator[Served]:
         up.write_site("djnative", site_file(
             "native.test", apps.project, "mysite.asgi:application", apps.django,
             "  worker_class: asgi\n"))  # fmt: skip
+        up.write_site("factory", site_file("factory.test", APPS / "factory", FACTORY, None))
         up.write_site("probe", site_file("probe.test", APPS / "probe", "probe:app", None))
         up.start()
         for name in ("django", "djasgi"):
@@ -320,6 +322,13 @@ def test_django_sees_client_scheme_and_host_over_tls_13(served: Served, domain: 
         "x_forwarded_for": CLIENT,
         "forwarded": None,
     }
+
+
+def test_a_factory_gets_its_literal_arguments_as_written(served: Served) -> None:
+    """Quotes, `%` and `;` reach gunicorn through Supervisor unchanged."""
+    answer = served.http("factory.test", "/")
+    assert answer.status == 200, answer.text
+    assert answer.json() == {"name": "50% off; it's 'quoted'", "debug": True, "tags": ["x", 2]}
 
 
 def test_django_as_asgi_under_gunicorns_own_worker(served: Served) -> None:
