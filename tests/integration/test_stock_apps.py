@@ -36,6 +36,9 @@ from .harness import APPS, HostdUp, can_connect_as, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
+# what each venv gets from PyPI: releases known to work, newer fixes within them
+HTTPBIN = ("httpbin==0.10.*", "gunicorn==27.*")
+DJANGO = ("django==5.2.*", "gunicorn==27.*", "uvicorn-worker==0.4.*")
 CLIENT = "127.0.0.9"  # a loopback address other than nginx's own
 FORGED = {"X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6", "Forwarded": "for=6.6.6.6"}
 PASSWORD = "stock-app-pass-1"
@@ -87,9 +90,8 @@ class StockApps:
 
 def _venv(folder: Path, *packages: str) -> subprocess.Popen[bytes]:
     """Create a venv and install `packages` from PyPI into it, in the background."""
-    script = f"{sys.executable} -m venv {folder} && {folder}/bin/pip install -q " + " ".join(
-        packages
-    )
+    quoted = " ".join(f"'{package}'" for package in packages)
+    script = f"{sys.executable} -m venv {folder} && {folder}/bin/pip install -q {quoted}"
     return subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -104,8 +106,7 @@ def stock_apps() -> Iterator[StockApps]:
     root = Path(tempfile.mkdtemp(prefix="hd-stock-", dir="/tmp"))
     try:
         apps = StockApps(root, root / "httpbin", root / "django", root / "site")
-        jobs = [_venv(apps.httpbin, "httpbin", "gunicorn"),
-                _venv(apps.django, "django", "gunicorn", "uvicorn-worker")]  # fmt: skip
+        jobs = [_venv(apps.httpbin, *HTTPBIN), _venv(apps.django, *DJANGO)]
         for job in jobs:
             output = job.communicate(timeout=300)[0].decode()
             assert job.returncode == 0, output
