@@ -67,6 +67,9 @@ def whoami(request):
 urlpatterns.append(path("whoami/", whoami))
 """
 FACTORY = """factoryapp:create_app("50% off; it's 'quoted'", debug=True, tags=("x", 2))"""
+# a site for server-sent events and long downloads: the app's bytes as it writes them,
+# requests up to two minutes, and a worker that may be stopped mid-request
+STREAMING = "  buffering: false\n  timeout: 120\n  graceful_timeout: 1\n"
 SETTINGS = """
 DEBUG = False
 ALLOWED_HOSTS = ["django.test", "asgi.test", "native.test"]
@@ -252,6 +255,8 @@ def served(stock_apps: StockApps) -> Iterator[Served]:
         up.write_site("djnative", site_file(
             "native.test", apps.project, "mysite.asgi:application", apps.django,
             "  worker_class: asgi\n"))  # fmt: skip
+        up.write_site("stream", site_file("stream.test", empty, "httpbin:app", apps.httpbin,
+                                          STREAMING))  # fmt: skip
         up.write_site("factory", site_file("factory.test", APPS / "factory", FACTORY, None))
         up.write_site("probe", site_file("probe.test", APPS / "probe", "probe:app", None))
         up.start()
@@ -300,6 +305,22 @@ def test_httpbin_large_and_streamed_bodies_arrive_whole(served: Served) -> None:
     assert hashlib.sha256(once.body).digest() == hashlib.sha256(again.body).digest()
     lines = served.http("httpbin.test", "/stream/40").text.splitlines()
     assert [json.loads(line)["id"] for line in lines] == list(range(40))
+
+
+def test_an_unbuffered_site_streams_as_the_app_writes(served: Served) -> None:
+    """httpbin's /drip writes a byte now and the next in 30 s: the first is here well before
+    (with nginx's buffering on it would wait for the whole body)."""
+    port = served.up.port
+    raw = socket.create_connection(("127.0.0.1", port), timeout=25, source_address=(CLIENT, 0))
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    conn.sock = raw
+    try:
+        conn.request("GET", "/drip?duration=60&numbytes=2", headers={"Host": "stream.test"})
+        response = conn.getresponse()
+        assert response.status == 200 and response.headers["Content-Length"] == "2"
+        assert response.read(1) == b"*"
+    finally:
+        conn.close()
 
 
 def test_an_app_with_proxyfix_for_one_hop_keeps_working(served: Served) -> None:
