@@ -128,19 +128,23 @@ def location(policies: Policies, where: Location, auth_file: Path) -> list[str]:
     return out
 
 
-def proxy(policies: Policies, where: Location) -> list[str]:
-    """WebSocket lines after the proxy lines of a location, if it takes upgrades."""
+def websocket_timeout(policies: Policies, where: Location) -> int | None:
+    """The idle timeout of a location that takes WebSocket upgrades; None if it does not."""
     timeout = policies.websockets
     if where.path is not None and where.path.websockets is not None:
         timeout = where.path.websockets
-    if timeout is None:
+    return timeout
+
+
+def proxy(policies: Policies, where: Location) -> list[str]:
+    """WebSocket lines after the proxy lines of a location, if it takes upgrades (its
+    idle timeout is the location's proxy timeout, `RenderedLocation.timeout`)."""
+    if websocket_timeout(policies, where) is None:
         return []
     return [
         "proxy_http_version 1.1;",
         "proxy_set_header Upgrade $http_upgrade;",
         "proxy_set_header Connection $hostd_connection_upgrade;",
-        f"proxy_read_timeout {timeout}s;",
-        f"proxy_send_timeout {timeout}s;",
     ]
 
 
@@ -166,6 +170,7 @@ class RenderedLocation:
     selector: str
     before: str
     after: str
+    timeout: int | None  # the proxy timeouts, if not the site's own (WebSocket idle time)
 
 
 def template_context(
@@ -190,7 +195,8 @@ def template_context(
         "redirects": redirect_locations(policies),
         "locations": [
             RenderedLocation(where.selector, indented(location(policies, where, auth_file), 8),
-                             indented(proxy(policies, where), 8))
+                             indented(proxy(policies, where), 8),
+                             websocket_timeout(policies, where))
             for where in locations(site, policies)
         ],
     }  # fmt: skip

@@ -25,6 +25,7 @@ class HostFacts:
     nginx_user: str | None = None  # embedded as root: run workers as the invoking user
     nginx_workers: int = 2
     default_user: str = "www-data"  # system mode: who runs a site without `user:`
+    nginx_group: str = "www-data"  # system mode: the group of nginx's workers (Debian's)
     mime_types: Path = Path("/etc/nginx/mime.types")
     templates: Path | None = None  # another templates folder (HOSTD_TEMPLATES)
     # where nginx and supervisord read this generation from; a scratch copy for checks

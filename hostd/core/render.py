@@ -21,9 +21,14 @@ from hostd.core.layout import Mode
 from hostd.core.maintenance import RETRY_AFTER, maintenance_page
 from hostd.core.processes import process_argv, program_name
 from hostd.core.site import Site
+from hostd.core.sitekeys import APP_NUMBERS, WORKER_CLASSES
 
-GRACEFUL_TIMEOUT = 25
-TIMEOUT = 30
+# gunicorn's worker and graceful timeouts of a site that does not set them
+TIMEOUT = APP_NUMBERS["timeout"].default
+GRACEFUL_TIMEOUT = APP_NUMBERS["graceful_timeout"].default
+# nginx waits this much longer than gunicorn's worker timeout, so gunicorn's own
+# limit (with its log line) is what ends a request that takes too long
+PROXY_TIMEOUT_MARGIN = 5
 DEFAULT_SERVER = "nginx/default.conf"
 
 
@@ -80,10 +85,11 @@ def gunicorn_argv(site: Site, facts: HostFacts) -> list[str]:
         "--chdir", str(site.app.root),
         "--bind", f"unix:{layout.site_socket(site.name)}",
         "--workers", str(site.app.workers or facts.auto_workers),
-        "--timeout", str(TIMEOUT),
-        "--graceful-timeout", str(GRACEFUL_TIMEOUT),
+        "--timeout", str(site.app.timeout),
+        "--graceful-timeout", str(site.app.graceful_timeout),
         "--error-logfile", "-",
     ]  # fmt: skip
+    argv += tuning_flags(site)
     if gunicorn in facts.control_socket_gunicorns:
         argv += ["--control-socket", str(layout.site_control_socket(site.name))]
     argv.append(site.app.wsgi)
@@ -98,6 +104,23 @@ def secrets_prefix(site: Site, facts: HostFacts) -> list[str]:
     digest = site.secret_digest or "unread"
     return [str(facts.python), "-m", "hostd.edges.envexec", "--digest", digest,
             str(site.env_file), "--"]  # fmt: skip
+
+
+def tuning_flags(site: Site) -> list[str]:
+    """gunicorn flags for the `app:` keys that differ from gunicorn's defaults."""
+    app = site.app
+    flags: list[str] = []
+    if app.worker_class != "sync":
+        flags += ["--worker-class", WORKER_CLASSES[app.worker_class]]
+    if app.threads != 1:
+        flags += ["--threads", str(app.threads)]
+    if app.max_requests:
+        flags += ["--max-requests", str(app.max_requests)]
+    if app.max_requests_jitter:
+        flags += ["--max-requests-jitter", str(app.max_requests_jitter)]
+    if app.preload:
+        flags.append("--preload")
+    return flags
 
 
 def program_environment(site: Site) -> dict[str, str]:
@@ -129,7 +152,7 @@ def render_program(site: Site, facts: HostFacts) -> str:
         site=site,
         command=shlex.join(secrets_prefix(site, facts) + gunicorn_argv(site, facts)),
         environment=environment,
-        graceful_timeout=GRACEFUL_TIMEOUT,
+        graceful_timeout=site.app.graceful_timeout,
         log_dir=facts.layout.site_log_dir(site.name),
         user=user,
     )
@@ -176,6 +199,7 @@ def render_server(site: Site, facts: HostFacts) -> str:
             redirect_only=site.name in facts.certificates,
         ),
         maintenance={"retry_after": RETRY_AFTER, "page": maintenance_page(site.paused or "")},
+        proxy_timeout=site.app.timeout + PROXY_TIMEOUT_MARGIN,
     )
 
 
@@ -204,8 +228,19 @@ def render_shared(site_files: Files, facts: HostFacts) -> dict[str, str]:
         "supervisor/supervisord.conf": _render(facts, "supervisord.conf.j2"),
     }
     fingerprint = served_fingerprint({**site_files, **shared})
-    shared[DEFAULT_SERVER] = _render(facts, "default.conf.j2", fingerprint=fingerprint)
+    shared[DEFAULT_SERVER] = _render(
+        facts, "default.conf.j2", fingerprint=fingerprint, probe_sources=probe_sources(facts)
+    )
     return shared
+
+
+def probe_sources(facts: HostFacts) -> list[str]:
+    """The addresses hostd's own requests to its nginx come from: loopback, and the
+    (IPv4) address nginx listens on if it is another: a connection to a local
+    address comes from that address."""
+    sources = ["127.0.0.1", "::1"]
+    own = facts.probe_host
+    return sources if own in sources else [*sources, own]
 
 
 def _pid_file(facts: HostFacts) -> Path:

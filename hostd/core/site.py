@@ -18,9 +18,11 @@ from typing import Any
 
 from hostd.core import sitekeys
 from hostd.core.dotenv import SECRET
+from hostd.core.factory import factory_call_problem
 from hostd.core.layout import SAFE_PATH
 from hostd.core.policies import Policies, parse_policies, policies_from_dict
 from hostd.core.processes import parse_processes
+from hostd.core.sitekeys import APP_NUMBERS, ASGI_WORKERS, WORKER_CLASSES, Bound
 from hostd.core.static_rule import system_refusal
 from hostd.core.yamlnode import Field, compose
 from hostd.errors import SiteError
@@ -35,6 +37,7 @@ USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
 HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*(?:\?[A-Za-z0-9._~=&-]*)?\Z")
 STATIC_PREFIX = re.compile(r"^/(?:[A-Za-z0-9._~-]+/)+\Z")
 MAX_WORKERS = 64
+APP_TUNING_KEYS = {"worker_class", "preload", "buffering", *APP_NUMBERS}
 MAX_DOMAINS = 100
 SITE_SUFFIXES = (".yaml", ".yml")
 
@@ -53,10 +56,22 @@ class App:
     env: tuple[tuple[str, str], ...] = ()
     user: str | None = None
     health: str | None = None
+    worker_class: str = "sync"
+    threads: int = APP_NUMBERS["threads"].default
+    timeout: int = APP_NUMBERS["timeout"].default
+    graceful_timeout: int = APP_NUMBERS["graceful_timeout"].default
+    max_requests: int = APP_NUMBERS["max_requests"].default
+    max_requests_jitter: int = APP_NUMBERS["max_requests_jitter"].default
+    preload: bool = False
+    buffering: bool = True  # nginx buffers responses; off for streams and server-sent events
 
     @property
     def is_factory_call(self) -> bool:
-        return self.wsgi.endswith("()")
+        return self.wsgi.endswith(")")
+
+    @property
+    def is_asgi(self) -> bool:
+        return self.worker_class in ASGI_WORKERS
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,12 @@ class Site:
     def line(self, key: str) -> int | None:
         return self.lines.get(key)
 
+    def app_tuning(self) -> dict[str, Any]:
+        app = self.app
+        numbers = {key: getattr(app, key) for key in APP_NUMBERS}
+        flags = {"preload": app.preload, "buffering": app.buffering}
+        return {"worker_class": app.worker_class, **numbers, **flags}
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form, the inverse of `site_from_dict`."""
         return {
@@ -95,6 +116,7 @@ class Site:
                 "env": dict(self.app.env),
                 "user": self.app.user,
                 "health": self.app.health,
+                **self.app_tuning(),
             },
             "static": {prefix: str(folder) for prefix, folder in self.static},
             "tls": self.tls.value,
@@ -121,6 +143,7 @@ def site_from_dict(data: Mapping[str, Any]) -> Site:
             env=tuple(sorted(app.get("env", {}).items())),
             user=app.get("user"),
             health=app.get("health"),
+            **_tuning_from_dict(app),
         ),
         static=tuple(sorted((p, Path(f)) for p, f in data.get("static", {}).items())),
         tls=Tls(data.get("tls", "off")),
@@ -131,6 +154,14 @@ def site_from_dict(data: Mapping[str, Any]) -> Site:
         paused=data.get("paused"),
         processes=tuple(sorted(data.get("processes", {}).items())),
     )
+
+
+def _tuning_from_dict(app: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {key: app[key] for key in APP_NUMBERS if key in app}
+    for key in ("worker_class", "preload", "buffering"):
+        if key in app:
+            out[key] = app[key]
+    return out
 
 
 def is_site_file(path: Path) -> bool:
@@ -247,24 +278,92 @@ def normal_domain(raw: str, where: Field) -> str:
 
 def _app(value: Field, base: Path, lines: dict[str, int]) -> App:
     fields = dict(value.items())
-    known = {"root", "wsgi", "venv", "workers", "env", "user", "health"}
+    known = {"root", "wsgi", "venv", "workers", "env", "user", "health"} | APP_TUNING_KEYS
     _refuse_unknown(fields, known, "app")
     for key, item in fields.items():
         lines[f"app.{key}"] = item.line
     root = resolved_path(_required(fields, "root", value), base)
     wsgi_field = _required(fields, "wsgi", value)
-    wsgi = wsgi_field.string().strip()
-    if not WSGI_TARGET.match(wsgi):
-        raise wsgi_field.error(
-            f"invalid wsgi target {wsgi!r}: expected 'module:name' or 'module:factory()', "
-            "dotted Python names only"
-        )
+    wsgi = _wsgi_target(wsgi_field)
     venv = _optional(fields.get("venv"), lambda f: resolved_path(f, base))
     workers = _workers(fields["workers"]) if "workers" in fields else None
     env = _env(fields["env"]) if "env" in fields else ()
     user = _optional(fields.get("user"), lambda f: _matching(f, USER_NAME, "user name"))
     health = _optional(fields.get("health"), lambda f: _matching(f, HEALTH_PATH, "health path"))
-    return App(root=root, wsgi=wsgi, venv=venv, workers=workers, env=env, user=user, health=health)
+    return App(
+        root=root,
+        wsgi=wsgi,
+        venv=venv,
+        workers=workers,
+        env=env,
+        user=user,
+        health=health,
+        **_app_tuning(fields),
+    )
+
+
+FACTORY_TARGET = re.compile(rf"^{_WSGI_PART}:{_WSGI_PART}\(")
+
+
+def _wsgi_target(value: Field) -> str:
+    """`module:name`, `module:factory()` or `module:factory(literal, key=literal)`."""
+    wsgi = value.string().strip()
+    if FACTORY_TARGET.match(wsgi) and not wsgi.endswith("()"):
+        problem = factory_call_problem(wsgi.partition(":")[2])
+        if problem:
+            raise value.error(f"invalid wsgi target {wsgi!r}: {problem}")
+        return wsgi
+    if not WSGI_TARGET.match(wsgi):
+        raise value.error(
+            f"invalid wsgi target {wsgi!r}: expected 'module:name', 'module:factory()' or "
+            "'module:factory(literal, key=literal)', dotted Python names only"
+        )
+    return wsgi
+
+
+def _app_tuning(fields: Mapping[str, Field]) -> dict[str, Any]:
+    """The gunicorn and proxy keys of `app:` that are present, checked against each other."""
+    out: dict[str, Any] = {}
+    if "worker_class" in fields:
+        out["worker_class"] = _worker_class(fields["worker_class"])
+    for key, bound in APP_NUMBERS.items():
+        if key in fields:
+            out[key] = _bounded(fields[key], bound)
+    for key in ("preload", "buffering"):
+        if key in fields:
+            out[key] = _flag(fields[key])
+    if out.get("worker_class") in ASGI_WORKERS and out.get("threads", 1) != 1:
+        raise fields["threads"].error("threads apply to the sync and gthread workers, not ASGI")
+    jitter = out.get("max_requests_jitter", 0)
+    if jitter and jitter > out.get("max_requests", 0):
+        raise fields["max_requests_jitter"].error(
+            "max_requests_jitter must not exceed max_requests (set max_requests first)"
+        )
+    return out
+
+
+def _worker_class(value: Field) -> str:
+    raw = value.raw().strip()
+    if raw not in WORKER_CLASSES:
+        raise value.error(f"worker_class must be one of {', '.join(WORKER_CLASSES)}, not {raw!r}")
+    return raw
+
+
+def _bounded(value: Field, bound: Bound) -> int:
+    raw = value.scalar()
+    if isinstance(raw, bool) or not isinstance(raw, int) or not bound.low <= raw <= bound.high:
+        raise value.error(
+            f"expected a whole number from {bound.low} to {bound.high} (default {bound.default}), "
+            f"got {value.raw()!r}"
+        )
+    return raw
+
+
+def _flag(value: Field) -> bool:
+    raw = value.scalar()
+    if not isinstance(raw, bool):
+        raise value.error(f"expected true or false, got {value.raw()!r}")
+    return raw
 
 
 def _optional(value: Field | None, parse: Any) -> Any:

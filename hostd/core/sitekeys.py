@@ -34,6 +34,34 @@ CIDR = (
     r"|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*(?:/[0-9]{1,3})?)$"
 )
 SIZE = r"^[1-9][0-9]{0,5}[kKmMgG]?$"
+# `app.worker_class` -> gunicorn's --worker-class; the ASGI ones run `app.wsgi` as ASGI 3
+WORKER_CLASSES = {
+    "sync": "sync",
+    "gthread": "gthread",
+    "asgi": "asgi",  # gunicorn's own ASGI worker (gunicorn >= 24)
+    "uvicorn": "uvicorn_worker.UvicornWorker",  # the uvicorn-worker package in the venv
+}
+ASGI_WORKERS = frozenset({"asgi", "uvicorn"})
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A whole-number key's default and its allowed range."""
+
+    default: int
+    low: int
+    high: int
+
+
+# the whole-number keys of `app:` that tune gunicorn (seconds for the timeouts)
+APP_NUMBERS = {
+    "threads": Bound(1, 1, 64),
+    "timeout": Bound(30, 1, 3600),
+    "graceful_timeout": Bound(25, 1, 3600),
+    "max_requests": Bound(0, 0, 1_000_000),
+    "max_requests_jitter": Bound(0, 0, 1_000_000),
+}
+
 MAX_BODY_BYTES = 10 * 1024**3
 
 
@@ -121,7 +149,8 @@ _APP_KEYS = (
     Key("app.root", (STRING,), "The app's folder (relative paths start at the site file's).",
         required=True),
     Key("app.wsgi", (STRING,), "The WSGI target: 'module:name' or 'module:factory()'.",
-        required=True, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*(?::[A-Za-z_][A-Za-z0-9_.]*(\(\))?)?$"),
+        required=True,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.]*(?::[A-Za-z_][A-Za-z0-9_.]*(\(.*\))?)?$"),
     Key("app.venv", (STRING, "null"), "The app's virtualenv; default: hostd's own gunicorn."),
     Key("app.workers", (INTEGER, STRING), "gunicorn workers: 'auto' (2 x cores + 1) or 1..64.",
         default="auto", pattern="^auto$", minimum=1, maximum=64),
@@ -132,6 +161,30 @@ _APP_KEYS = (
         pattern=r"^[a-z_][a-z0-9_-]{0,31}$"),
     Key("app.health", (STRING, "null"), "A path hostd asks after a start, expecting 2xx/3xx.",
         pattern=r"^/[A-Za-z0-9._~/-]*(?:\?[A-Za-z0-9._~=&-]*)?$"),
+    Key("app.worker_class", (STRING,), "gunicorn's worker: sync, gthread, or an ASGI worker "
+        "(asgi: gunicorn's own; uvicorn: uvicorn-worker in the venv).", default="sync",
+        choices=tuple(WORKER_CLASSES)),
+    Key("app.threads", (INTEGER,), "Threads per worker (sync and gthread).",
+        default=APP_NUMBERS["threads"].default, minimum=APP_NUMBERS["threads"].low,
+        maximum=APP_NUMBERS["threads"].high),
+    Key("app.timeout", (INTEGER,), "gunicorn's worker timeout in seconds; nginx's proxy "
+        "timeouts are 5 s longer.", default=APP_NUMBERS["timeout"].default,
+        minimum=APP_NUMBERS["timeout"].low, maximum=APP_NUMBERS["timeout"].high),
+    Key("app.graceful_timeout", (INTEGER,), "Seconds workers get to finish on a restart.",
+        default=APP_NUMBERS["graceful_timeout"].default,
+        minimum=APP_NUMBERS["graceful_timeout"].low,
+        maximum=APP_NUMBERS["graceful_timeout"].high),
+    Key("app.max_requests", (INTEGER,), "Recycle a worker after this many requests (0: never).",
+        default=APP_NUMBERS["max_requests"].default, minimum=APP_NUMBERS["max_requests"].low,
+        maximum=APP_NUMBERS["max_requests"].high),
+    Key("app.max_requests_jitter", (INTEGER,), "A random 0..N added to max_requests per worker.",
+        default=APP_NUMBERS["max_requests_jitter"].default,
+        minimum=APP_NUMBERS["max_requests_jitter"].low,
+        maximum=APP_NUMBERS["max_requests_jitter"].high),
+    Key("app.preload", (BOOLEAN,), "Load the app in gunicorn's master before forking.",
+        default=False),
+    Key("app.buffering", (BOOLEAN,), "false: nginx passes responses on as the app writes "
+        "them (server-sent events, long downloads).", default=True),
 )  # fmt: skip
 
 _V1_KEYS = (

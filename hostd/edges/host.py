@@ -20,13 +20,14 @@ from pathlib import Path
 import hostd
 from hostd.core.facts import HostFacts
 from hostd.core.layout import Layout, Mode
-from hostd.core.render import program_user
+from hostd.core.render import program_user, templates_dir
 from hostd.core.settings import Settings
 from hostd.core.site import Site
 from hostd.edges.fs import write_atomic
 from hostd.edges.runner import Runner
 from hostd.errors import HostdError, InstanceError
 
+GUNICORN_CONFIG = "gunicorn.conf.py"  # in the templates folder
 CONTROL_SOCKET_SINCE = (25, 1)  # the first gunicorn with --control-socket
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 # where pip (site-packages) and Debian (dist-packages) put gunicorn's metadata
@@ -140,13 +141,28 @@ def user_exists(name: str) -> bool:
     return True
 
 
+def gunicorn_config() -> str:
+    """hostd's gunicorn.conf.py: the wrapper that gives each app the client nginx saw."""
+    return (templates_dir() / GUNICORN_CONFIG).read_text()
+
+
 def prepare_site_folders(sites: Mapping[str, Site], facts: HostFacts) -> None:
-    """The folders `sites` need, with their owners; OSError if they cannot be made."""
+    """The folders `sites` need, with their owners; OSError if they cannot be made.
+
+    Sockets: embedded, the run folder is the invoking user's alone (nginx runs as
+    that user too); system, each site's run folder belongs to its user and to
+    nginx's group, mode 0750. Either way only nginx and root reach an app."""
     layout = facts.layout
     system = layout.mode is Mode.SYSTEM
-    if not layout.gunicorn_conf.exists():
-        write_atomic(layout.gunicorn_conf, "# hostd: gunicorn takes its settings from flags\n")
+    config = gunicorn_config()
+    current = layout.gunicorn_conf.read_text() if layout.gunicorn_conf.exists() else None
+    if current != config:
+        write_atomic(layout.gunicorn_conf, config)
     adm = _group_id("adm") if system else None
+    if not system:
+        layout.run_dir.mkdir(parents=True, exist_ok=True)
+        layout.run_dir.chmod(0o700)
+    nginx_group = _group_id(facts.nginx_group) if system else None
     for name, site in sites.items():
         logs = layout.site_log_dir(name)
         logs.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -154,9 +170,11 @@ def prepare_site_folders(sites: Mapping[str, Site], facts: HostFacts) -> None:
             os.chown(logs, 0, adm)
         if system:
             run = layout.site_run_dir(name)
-            run.mkdir(parents=True, exist_ok=True, mode=0o755)
+            run.mkdir(parents=True, exist_ok=True, mode=0o750)
             user = pwd.getpwnam(program_user(site, facts) or "root")
-            os.chown(run, user.pw_uid, user.pw_gid)
+            group = user.pw_gid if nginx_group is None else nginx_group
+            os.chown(run, user.pw_uid, group)
+            run.chmod(0o750)
 
 
 def _group_id(name: str) -> int | None:

@@ -26,6 +26,7 @@ from hostd.edges.fs import instance_running
 from hostd.edges.host import own_venv, package_root
 from hostd.edges.maintenance import with_pauses
 from hostd.edges.records import read_folder_identity, read_up, write_folder_identity
+from hostd.edges.workers import check_worker_class
 from hostd.errors import InstanceError, SettingsError, SiteError, SitesFolderError
 
 MAX_SITE_FILE = 64 * 1024
@@ -46,6 +47,7 @@ def load_site(path: Path) -> Site:
     """The site defined by `path`, checked against the disk; SiteError if refused."""
     site = with_secrets(_parsed(path, _site_text(path)))
     check_paths(site)
+    check_worker_class(site)
     return site
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -182,6 +183,19 @@ class HostdUp:
             kill_all(strays)
         shutil.rmtree(self.root, ignore_errors=True)
         return strays
+
+
+def can_connect_as(user: str, path: Path) -> bool:
+    """Whether local user `user` can connect to the unix socket at `path` (run as root)."""
+    script = "import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])"
+    done = subprocess.run(
+        ["setpriv", f"--reuid={user}", f"--regid={pwd.getpwnam(user).pw_gid}", "--clear-groups",
+         "/usr/bin/python3", "-c", script, str(path)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    if done.returncode != 0 and "PermissionError" not in done.stderr:
+        raise AssertionError(f"the connection attempt failed otherwise: {done.stderr}")
+    return done.returncode == 0
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:

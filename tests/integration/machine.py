@@ -23,6 +23,7 @@ from hostd.edges.supervisor import XmlRpcSupervisor
 from .harness import START_TIMEOUT, free_port
 
 NGINX_CONF = """\
+user www-data;
 worker_processes 1;
 pid {root}/run/nginx.pid;
 error_log {root}/var/log/nginx/error.log notice;

@@ -85,6 +85,9 @@ def site_files(draw: st.DrawFn, name: str) -> str:
     }
     if draw(st.booleans()):
         app["health"] = draw(HEALTH)
+    if draw(st.booleans()):
+        app["timeout"] = draw(st.integers(1, 3600))
+        app["buffering"] = draw(st.booleans())
     static = draw(st.dictionaries(PREFIX, FOLDER, max_size=3))
     data = {
         "domains": list(dict.fromkeys(domains)),
@@ -181,9 +184,10 @@ HTTPS = SERVER | {
     "ssl_prefer_server_ciphers", "ssl_session_timeout", "ssl_session_cache",
     "ssl_session_tickets", "add_header",
 }  # fmt: skip
-PROXY = {"proxy_pass", "proxy_set_header", "proxy_redirect"}
+PROXY = {"proxy_pass", "proxy_set_header", "proxy_redirect", "proxy_read_timeout",
+         "proxy_send_timeout"}  # fmt: skip
 STATIC = {"alias", "expires"}
-ACME = {"root", "default_type", "try_files"}
+ACME = {"root", "default_type"}
 
 
 def names(block: Directive) -> set[str]:
@@ -229,7 +233,10 @@ def assert_intended(site: Site, text: str, instance: HostFacts, cert: Certificat
     for prefix, folder in site.static:
         assert names(app_locations[("^~", prefix)]) == STATIC
         assert app_locations[("^~", prefix)].all("alias")[0].args == [f"{folder}/"]
-    assert names(app_locations[("/",)]) == PROXY
+    unbuffered = set() if site.app.buffering else {"proxy_buffering"}
+    assert names(app_locations[("/",)]) == PROXY | unbuffered
+    timeout = f"{site.app.timeout + 5}s"
+    assert app_locations[("/",)].all("proxy_read_timeout")[0].args == [timeout]
     assert app_locations[("/",)].all("proxy_pass")[0].args == [f"http://hostd_{site.name}"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import os
 import shutil
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import APPS, START_TIMEOUT, HostdUp, site_yaml, wait_until
+from .harness import APPS, START_TIMEOUT, HostdUp, can_connect_as, site_yaml, wait_until
 from .machine import Machine
 
 pytestmark = pytest.mark.skipif(
@@ -101,6 +102,11 @@ def test_watch_serves_sites_through_the_machines_nginx_and_supervisor(machine: M
         assert f"{machine.root}/var/lib/hostd/live/supervisor/programs/*.conf" in supervisor_conf
         assert not (machine.root / "etc/nginx/sites-enabled/default").exists()
         assert (machine.root / "run/hostd/alpha/app.sock").is_socket()
+        # nginx (www-data) reached the app above; another local user cannot
+        run = machine.root / "run/hostd/alpha"
+        assert run.stat().st_mode & 0o777 == 0o750
+        assert run.stat().st_gid == grp.getgrnam("www-data").gr_gid
+        assert not can_connect_as("nobody", run / "app.sock")
         assert (machine.root / "var/log/alpha/access.log").exists()
         rotation = (machine.root / "etc/logrotate.d/hostd").read_text()
         assert f"{machine.root}/var/log/alpha/access.log" in rotation

@@ -272,10 +272,10 @@ BAD = [
         MINIMAL.replace("blog:app", '"blog : app"'), "app.wsgi", 4, "module:name", id="wsgi-spaces"
     ),
     pytest.param(
-        MINIMAL.replace("blog:app", "\"blog:create_app('prod')\""),
+        MINIMAL.replace("blog:app", "\"blog:create_app(open('x'))\""),
         "app.wsgi",
         4,
-        "module:factory()",
+        "is not a literal",
         id="wsgi-args",
     ),
     pytest.param(

@@ -42,7 +42,7 @@ GUNICORN = Path("/opt/hostd/bin/gunicorn")
 INSTANCE = HostFacts(
     layout=embedded_layout(Path("/srv/hostd"), Path("/srv/sites")), cores=2, gunicorn=GUNICORN
 )
-TEMPLATES = ("default", "hostd", "nginx", "program", "site", "supervisord")
+TEMPLATES = ("default", "hostd", "nginx", "program", "site", "supervisord", "tls")
 
 
 def case_site(case: str) -> Site:
