@@ -33,6 +33,21 @@ class Preview:
     files: Files
 
 
+@dataclass(frozen=True)
+class _Rendered:
+    """The files last rendered for some sites and facts."""
+
+    sites: dict[str, Site]
+    facts: HostFacts
+    files: dict[str, str]
+
+    def serves(self, sites: Mapping[str, Site], facts: HostFacts) -> bool:
+        """True if these are the same site objects, rendered with the same facts."""
+        if facts != self.facts or sites.keys() != self.sites.keys():
+            return False
+        return all(self.sites[name] is site for name, site in sites.items())
+
+
 class Renderer:
     """Generations rendered with this host's facts: the certificates that can be
     served now and the gunicorns that take --control-socket. Each site's files are
@@ -43,6 +58,7 @@ class Renderer:
         self.host = host
         self.certs = certs
         self._sites: dict[tuple[object, ...], dict[str, str]] = {}
+        self._last: dict[Path | None, _Rendered] = {}  # by root: an apply asks again
 
     def files(self, sites: Mapping[str, Site], root: Path | None = None) -> dict[str, str]:
         """The files serving `sites` when read from `root` (default: the live link)."""
@@ -54,10 +70,15 @@ class Renderer:
             config_root=root,
             certificates=self._servable(sites),
         )
+        known = self._last.get(root)
+        if known is not None and known.serves(sites, facts):
+            return dict(known.files)
         files: dict[str, str] = {}
         for name in sorted(sites):
             files.update(self._site_files(sites[name], facts))
-        return {**files, **render_shared(files, facts)}
+        files.update(render_shared(files, facts))
+        self._last[root] = _Rendered(dict(sites), facts, files)
+        return dict(files)
 
     def _servable(self, sites: Mapping[str, Site]) -> dict[str, Certificate]:
         out: dict[str, Certificate] = {}

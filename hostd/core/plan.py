@@ -7,7 +7,7 @@ import enum
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from hostd.core.generation import NGINX, Files, site_paths
+from hostd.core.generation import ALL_PROGRAMS, NGINX, Files, site_paths
 
 
 class Change(enum.Enum):
@@ -69,6 +69,7 @@ def make_plan(
         else:
             change = Change.UNCHANGED
         plans.append(SitePlan(name, change, nginx_changed, program_changed))
+    own.add(ALL_PROGRAMS)  # made of the sites' program files
     shared = {p for p in set(live_files) | set(candidate_files) if p not in own}
     shared_changed = any(live_files.get(p) != candidate_files.get(p) for p in shared)
     nginx_changed = any(

@@ -15,8 +15,18 @@ from typing import Any
 import jinja2
 
 from hostd.core.facts import HostFacts
-from hostd.core.generation import Files, fingerprint, nginx_files, nginx_site_path, program_path
+from hostd.core.generation import (
+    ALL_PROGRAMS,
+    NGINX,
+    Files,
+    all_programs,
+    fingerprint,
+    nginx_files,
+    nginx_site_path,
+    program_path,
+)
 from hostd.core.layout import Mode
+from hostd.core.limits import NGINX_WORKER_CONNECTIONS, nginx_open_files
 from hostd.core.site import Site
 
 GRACEFUL_TIMEOUT = 25
@@ -24,6 +34,7 @@ TIMEOUT = 30
 DEFAULT_SERVER = "nginx/default.conf"
 
 
+@cache
 def templates_dir() -> Path:
     """The folder holding the templates, installed or in a source checkout."""
     package = Path(__file__).resolve().parent.parent  # hostd/
@@ -156,12 +167,24 @@ def render_shared(site_files: Files, facts: HostFacts) -> dict[str, str]:
     which answers the fingerprint of all the rest."""
     shared = {
         "nginx/hostd.conf": _render(facts, "hostd.conf.j2"),
-        "nginx/nginx.conf": _render(facts, "nginx.conf.j2", pid_file=_pid_file(facts)),
+        "nginx/nginx.conf": _render(
+            facts,
+            "nginx.conf.j2",
+            pid_file=_pid_file(facts),
+            worker_connections=NGINX_WORKER_CONNECTIONS,
+            open_files=nginx_open_files(_site_count(site_files)),
+        ),
         "supervisor/supervisord.conf": _render(facts, "supervisord.conf.j2"),
+        ALL_PROGRAMS: all_programs(site_files),
     }
     fingerprint = served_fingerprint({**site_files, **shared})
     shared[DEFAULT_SERVER] = _render(facts, "default.conf.j2", fingerprint=fingerprint)
     return shared
+
+
+def _site_count(site_files: Files) -> int:
+    """The number of nginx site files among `site_files`."""
+    return sum(1 for rel in site_files if rel.startswith(f"{NGINX}sites/"))
 
 
 def _pid_file(facts: HostFacts) -> Path:
