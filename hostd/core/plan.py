@@ -85,7 +85,10 @@ def plan_diff(live_files: Files, candidate_files: Files, label: str = "live") ->
     out: list[str] = []
     for path in sorted(set(live_files) | set(candidate_files)):
         before, after = live_files.get(path), candidate_files.get(path)
-        if before == after:
+        if before == after or path == ALL_PROGRAMS:  # that one repeats the program files
+            continue
+        if not before or not after:  # added or removed whole: no need to compare lines
+            out.extend(_whole(path, before, after, label))
             continue
         out.extend(
             difflib.unified_diff(
@@ -96,3 +99,18 @@ def plan_diff(live_files: Files, candidate_files: Files, label: str = "live") ->
             )
         )
     return "".join(line if line.endswith("\n") else line + "\n" for line in out)
+
+
+def _whole(path: str, before: str | None, after: str | None, label: str) -> list[str]:
+    """What difflib.unified_diff says of a file that is new or gone (or empty)."""
+    lines = (before or after or "").splitlines(keepends=True)
+    if not lines:
+        return []
+    count = f"1,{len(lines)}" if len(lines) != 1 else "1"
+    head = [
+        f"--- {label}/{path}\n" if before is not None else "--- /dev/null\n",
+        f"+++ candidate/{path}\n" if after is not None else "+++ /dev/null\n",
+        f"@@ -0,0 +{count} @@\n" if after else f"@@ -{count} +0,0 @@\n",
+    ]
+    sign = "+" if after else "-"
+    return head + [sign + line for line in lines]

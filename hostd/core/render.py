@@ -56,6 +56,7 @@ def _environment(folder: Path) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
+        auto_reload=False,  # no stat of the template on each of thousands of renders
         trim_blocks=True,
         lstrip_blocks=True,
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+
 import pytest
 
 from hostd.apply.candidate import Renderer
 from hostd.apply.reconciler import Reconciler
 from hostd.core.generation import ALL_PROGRAMS, NGINX, PROGRAMS, all_programs
+from hostd.core.plan import plan_diff
 from hostd.core.report import Outcome
 from hostd.testing import FakePorts, in_memory_reconciler, memory_facts
 from tests.unit.test_apply import live_version, outcomes, site
@@ -89,3 +92,31 @@ def test_files_rendered_again_are_those_a_fresh_renderer_makes(
         changed
     )
     assert many.renderer.files(changed) != again
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [(None, "a\nb\n"), ("a\nb", None), (None, "x"), ("", "a\n"), ("a\n", ""), (None, "")],
+)
+def test_a_whole_file_added_or_removed_diffs_as_difflib_says(
+    before: str | None, after: str | None
+) -> None:
+    live = {} if before is None else {"f": before}
+    candidate = {} if after is None else {"f": after}
+    expected = difflib.unified_diff(
+        (before or "").splitlines(keepends=True),
+        (after or "").splitlines(keepends=True),
+        fromfile="live/f" if before is not None else "/dev/null",
+        tofile="candidate/f" if after is not None else "/dev/null",
+    )
+    assert plan_diff(live, candidate) == "".join(
+        line if line.endswith("\n") else line + "\n" for line in expected
+    )
+
+
+def test_the_plan_shows_each_program_once(many: Reconciler) -> None:
+    live = many.live()
+    assert live is not None
+    diff = plan_diff({}, live.files)
+    assert diff.count("[program:s07]") == 1
+    assert f"candidate/{ALL_PROGRAMS}" not in diff
