@@ -311,6 +311,7 @@ def requests_per_second(workers: int, seconds: float, rounds: int, connections: 
             note(f"direct: {' '.join(argv)}")
             via: list[float] = []
             straight: list[float] = []
+            p99: dict[str, list[float]] = {"nginx": [], "direct": []}
             for n in range(rounds):
                 for label, target in (("nginx", up.port), ("direct", port)):
                     wrk = start_wrk(
@@ -328,6 +329,7 @@ def requests_per_second(workers: int, seconds: float, rounds: int, connections: 
                             f"{result.socket_errors} socket errors"
                         )
                     (via if label == "nginx" else straight).append(result.requests_per_second)
+                    p99[label].append(result.latency.get(99, 0) * 1000)
                     emit(
                         f"rps_round_{label}",
                         round=n,
@@ -345,6 +347,14 @@ def requests_per_second(workers: int, seconds: float, rounds: int, connections: 
                 ratio=f"{ratio:.2f}",
                 goal="0.90",
                 met="yes" if ratio >= 0.9 else "no",
+            )
+            nginx_p99 = statistics.median(p99["nginx"])
+            direct_p99 = statistics.median(p99["direct"])
+            emit(
+                "rps_p99",
+                via_nginx=f"{nginx_p99:.2f}ms",
+                direct=f"{direct_p99:.2f}ms",
+                added_by_proxy=f"{nginx_p99 - direct_p99:.2f}ms",
             )
         finally:
             direct.terminate()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hostd.apply.ports import CertStore, Host
 from hostd.core.builtin import Builtin, with_dashboard
+from hostd.core.capacity import over_cap
 from hostd.core.certificate import Certificate, now_utc
 from hostd.core.facts import HostFacts
 from hostd.core.generation import Files, Generation
@@ -129,6 +130,9 @@ def preview(
     selection = with_dashboard(selection, builtin, live_sites, only)
     new = {n: s for n, s in selection.sites.items() if live_sites.get(n) != s}
     if refused := unknown_users(new, renderer.facts, renderer.host):
+        sites = reverted(selection.sites, refused, live_sites)
+        selection = Selection(sites, {**selection.rejected, **refused})
+    if refused := over_cap(selection.sites, live_sites, renderer.facts):
         sites = reverted(selection.sites, refused, live_sites)
         selection = Selection(sites, {**selection.rejected, **refused})
     files = renderer.files(selection.sites)

@@ -62,12 +62,20 @@ class DashboardSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """Box-wide: the gunicorn workers of every site together (see hostd.core.capacity)."""
+
+    max_total: int = 0  # 0: no cap
+
+
+@dataclass(frozen=True)
 class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     acme: AcmeSettings = field(default_factory=AcmeSettings)
     apply: ApplySettings = field(default_factory=ApplySettings)
     crashloop: CrashLoopSettings = field(default_factory=CrashLoopSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
 
 
 def default_settings(mode: Mode) -> Settings:
@@ -89,6 +97,7 @@ def parse_settings(text: str, path: Path, mode: Mode) -> Settings:
         "apply": defaults.apply,
         "crashloop": defaults.crashloop,
         "dashboard": defaults.dashboard,
+        "workers": defaults.workers,
     }
     tables: dict[str, Any] = {}
     for name, table in data.items():
@@ -138,4 +147,6 @@ def with_overrides(
         raise SettingsError("http.port and http.https_port must differ")
     if not 0 < settings.apply.start_timeout < math.inf:
         raise SettingsError("apply.start_timeout must be a positive number of seconds")
+    if settings.workers.max_total < 0:
+        raise SettingsError("workers.max_total must be 0 (no cap) or a positive number")
     return replace(settings, http=http)
