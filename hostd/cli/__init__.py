@@ -16,11 +16,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hostd.cli import apply, certs, daemons, dashboard, inspect, logs
+from hostd.cli import apply, certs, daemons, dashboard, doctor, inspect, logs
 from hostd.cli.common import common_options
 from hostd.errors import EXIT_INTERRUPTED, EXIT_OK, HostdError, UsageError
 
-GROUPS = (daemons, apply, inspect, certs, logs, dashboard)
+GROUPS = (daemons, apply, inspect, certs, logs, dashboard, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
