@@ -50,13 +50,15 @@ def ini_value(value: object) -> str:
 
 
 @cache
-def _environment(folder: Path) -> jinja2.Environment:
+def _environment(folder: Path, reload: bool = False) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
-        auto_reload=False,  # no stat of the template on each of thousands of renders
+        # hostd's own templates change only with hostd: no stat of them on each of
+        # thousands of renders; another folder (HOSTD_TEMPLATES) is read as it changes
+        auto_reload=reload,
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -66,7 +68,7 @@ def _environment(folder: Path) -> jinja2.Environment:
 
 def template(name: str, folder: Path | None = None) -> jinja2.Template:
     """The template `name` from `folder` (default: hostd's own templates)."""
-    return _environment(folder or templates_dir()).get_template(name)
+    return _environment(folder or templates_dir(), reload=folder is not None).get_template(name)
 
 
 def _render(facts: HostFacts, name: str, **context: Any) -> str:
