@@ -10,6 +10,7 @@ from hostd.apply.candidate import Renderer
 from hostd.apply.reconciler import Reconciler
 from hostd.core.generation import ALL_PROGRAMS, NGINX, PROGRAMS, all_programs
 from hostd.core.plan import plan_diff
+from hostd.core.program import ConfigDiff
 from hostd.core.report import Outcome
 from hostd.testing import FakePorts, in_memory_reconciler, memory_facts
 from tests.unit.test_apply import live_version, outcomes, site
@@ -120,3 +121,27 @@ def test_the_plan_shows_each_program_once(many: Reconciler) -> None:
     diff = plan_diff({}, live.files)
     assert diff.count("[program:s07]") == 1
     assert f"candidate/{ALL_PROGRAMS}" not in diff
+
+
+def test_supervisor_rereads_once_when_nothing_is_removed_and_twice_when_a_site_is(
+    fakes: FakePorts, many: Reconciler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each reread parses every program; the one that removes programs is skipped when
+    no site leaves."""
+    rereads: list[int] = []
+    reread = fakes.supervisor.reload_config
+
+    def counted() -> ConfigDiff:
+        rereads.append(1)
+        return reread()
+
+    monkeypatch.setattr(fakes.supervisor, "reload_config", counted)
+    fakes.sites.files["s07"] = site("s07", "2")
+    fakes.sites.files["new"] = site("new")
+    assert many.apply().ok
+    assert len(rereads) == 1
+    del fakes.sites.files["s08"]
+    report = many.apply()
+    assert outcomes(report)["s08"] is Outcome.REMOVED
+    assert len(rereads) == 3
+    assert "remove s08" in fakes.supervisor.calls
