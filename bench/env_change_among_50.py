@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from common import (
     NO_ANSWER,
@@ -39,6 +40,9 @@ from common import (
     wait_settled,
     write_site,
 )
+
+GOAL_P50 = 0.5  # seconds, file renamed -> new value served (issue: 300 live sites)
+GOAL_RSS_MIB = 60.0  # the `hostd up` process, after the runs
 
 
 def run() -> None:
@@ -86,6 +90,15 @@ def run() -> None:
                 time.sleep(POLL)
             bad_polls.append(bad)
             wait_settled(up)
+        rss_kib = (
+            [
+                int(line.split()[1])
+                for line in Path(f"/proc/{up.proc.pid}/status").read_text().splitlines()
+                if line.startswith("VmRSS:")
+            ]
+            if up.proc is not None
+            else []
+        )
         after = master_pids(up, others)
         after_status = status_pids(up)
         last_pid = master_pids(up, [changed])[changed]
@@ -103,6 +116,19 @@ def run() -> None:
         non200_polls=sum(bad_polls),
         runs_with_non200=sum(1 for b in bad_polls if b),
     )
+    emit(
+        f"env_change_{args.sites}_goal",
+        p50=secs(percentile(times, 50)),
+        goal="0.500s",
+        met="yes" if percentile(times, 50) <= GOAL_P50 else "no",
+    )
+    if rss_kib:
+        emit(
+            f"hostd_rss_{args.sites}_sites",
+            rss_mib=f"{rss_kib[0] / 1024:.1f}",
+            goal="60",
+            met="yes" if rss_kib[0] / 1024 <= GOAL_RSS_MIB else "no",
+        )
     emit(
         f"env_change_{args.sites}_downtime",
         p50=secs(percentile(downtimes, 50)),

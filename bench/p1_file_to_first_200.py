@@ -56,7 +56,7 @@ from common import (
 from hostd.core.render import GRACEFUL_TIMEOUT, TIMEOUT
 from hostd.edges.process import daemon_environment, kill_all, processes_mentioning
 
-GOAL_P50 = 1.5
+GOAL_P50 = 1.4
 GOAL_P95 = 2.5
 
 

@@ -26,6 +26,7 @@ Parts (--parts picks some):
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import statistics
 import subprocess
@@ -63,7 +64,7 @@ from hostd.edges.generations import GenerationStore
 from hostd.edges.host import prepare_site_folders
 from hostd.edges.inputs import load_settings, running_instance
 from hostd.edges.nginx import NginxProcess
-from hostd.edges.process import processes_mentioning
+from hostd.edges.process import processes_mentioning, raise_open_files_limit
 from hostd.edges.runner import SubprocessRunner
 from hostd.edges.supervisor import XmlRpcSupervisor, check_config
 from hostd.runtime.wiring import make_reconciler, tool
@@ -200,6 +201,11 @@ def check_and_plan(count: int) -> None:
             plan_p50=median(plan),
             python_and_imports=median(empty),
         )
+        floor = statistics.median(empty)
+        for name, values in (("check", check), ("plan", plan)):
+            times = statistics.median(values) / floor
+            emit(f"files{count}_{name}_goal", ratio=f"{times:.2f}", goal="2.00",
+                 met="yes" if times <= 2.0 else "no")  # fmt: skip
 
 
 def apply_parts(count: int) -> None:
@@ -229,11 +235,20 @@ def apply_parts(count: int) -> None:
         conf = scratch / "nginx" / "nginx.conf"
         nginx_t = timed(lambda: nginx.check(conf), runs=3)
         parse_all = timed(lambda: check_config(scratch / "supervisor" / "supervisord.conf"), 3)
-        limited = subprocess.run(
-            ["prlimit", "--nofile=1024:1024", tool("nginx"), "-t", "-p",
-             f"{layout.nginx_prefix}/", "-c", str(conf)],
-            capture_output=True, text=True,
-        )  # fmt: skip
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        nginx_argv = [tool("nginx"), "-t", "-p", f"{layout.nginx_prefix}/", "-c", str(conf)]
+
+        def soft_1024() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+
+        def soft_1024_raised_by_hostd() -> None:
+            soft_1024()
+            raise_open_files_limit()  # what hostd does before its nginx -t and daemons
+
+        limited = subprocess.run(nginx_argv, capture_output=True, text=True, preexec_fn=soft_1024)
+        raised = subprocess.run(
+            nginx_argv, capture_output=True, text=True, preexec_fn=soft_1024_raised_by_hostd
+        )
         store = GenerationStore(layout.state_dir)
         first = timed(lambda: store.write(preview.files, sites), runs=1)
         store.switch(store.write(preview.files, sites))
@@ -243,7 +258,12 @@ def apply_parts(count: int) -> None:
         changed = reconciler.preview()
         live = store.live()
         assert live is not None and changed.plan.touched == [name]
-        check_one = timed(lambda: reconciler.validator.refusal(changed.selection.sites), runs=3)
+        check_one = timed(  # as an apply checks it: validator.accepted
+            lambda: reconciler.validator.accepted(
+                changed.selection.sites, live.sites, changed.plan.touched
+            ),
+            runs=3,
+        )
         gen_one = timed(
             lambda: store.write(changed.files, changed.selection.sites, base=live), runs=3
         )
@@ -262,11 +282,16 @@ def apply_parts(count: int) -> None:
             check=median(check_one),
             generation_write=median(gen_one),
         )
+        own = statistics.median(again) + statistics.median(check_one) + statistics.median(gen_one)
+        emit(f"apply_parts_{count}_one_changed_own_work", load_render_plan_check_write=secs(own),
+             goal="0.500s", met="yes" if own <= 0.5 else "no")  # fmt: skip
         error = [line for line in limited.stderr.splitlines() if "[emerg]" in line]
         emit(
             f"apply_parts_{count}_nofile_1024",
+            hard_limit=hard,
             nginx_t_passes="yes" if limited.returncode == 0 else "no",
             reason=repr(error[0].split("] ", 1)[-1][-120:] if error else ""),
+            with_hostd_raising_it="yes" if raised.returncode == 0 else "no",
         )
 
 
@@ -311,6 +336,7 @@ def requests_per_second(workers: int, seconds: float, rounds: int, connections: 
             note(f"direct: {' '.join(argv)}")
             via: list[float] = []
             straight: list[float] = []
+            p99: dict[str, list[float]] = {"nginx": [], "direct": []}
             for n in range(rounds):
                 for label, target in (("nginx", up.port), ("direct", port)):
                     wrk = start_wrk(
@@ -328,6 +354,7 @@ def requests_per_second(workers: int, seconds: float, rounds: int, connections: 
                             f"{result.socket_errors} socket errors"
                         )
                     (via if label == "nginx" else straight).append(result.requests_per_second)
+                    p99[label].append(result.latency.get(99, 0) * 1000)
                     emit(
                         f"rps_round_{label}",
                         round=n,
@@ -345,6 +372,14 @@ def requests_per_second(workers: int, seconds: float, rounds: int, connections: 
                 ratio=f"{ratio:.2f}",
                 goal="0.90",
                 met="yes" if ratio >= 0.9 else "no",
+            )
+            nginx_p99 = statistics.median(p99["nginx"])
+            direct_p99 = statistics.median(p99["direct"])
+            emit(
+                "rps_p99",
+                via_nginx=f"{nginx_p99:.2f}ms",
+                direct=f"{direct_p99:.2f}ms",
+                added_by_proxy=f"{nginx_p99 - direct_p99:.2f}ms",
             )
         finally:
             direct.terminate()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hostd.apply.ports import CertStore, Host
 from hostd.core.builtin import Builtin, with_dashboard
+from hostd.core.capacity import over_cap
 from hostd.core.certificate import Certificate, now_utc
 from hostd.core.facts import HostFacts
 from hostd.core.generation import Files, Generation
@@ -33,6 +34,21 @@ class Preview:
     files: Files
 
 
+@dataclass(frozen=True)
+class _Rendered:
+    """The files last rendered for some sites and facts."""
+
+    sites: dict[str, Site]
+    facts: HostFacts
+    files: dict[str, str]
+
+    def serves(self, sites: Mapping[str, Site], facts: HostFacts) -> bool:
+        """True if these are the same site objects, rendered with the same facts."""
+        if facts != self.facts or sites.keys() != self.sites.keys():
+            return False
+        return all(self.sites[name] is site for name, site in sites.items())
+
+
 class Renderer:
     """Generations rendered with this host's facts: the certificates that can be
     served now and the gunicorns that take --control-socket. Each site's files are
@@ -43,6 +59,7 @@ class Renderer:
         self.host = host
         self.certs = certs
         self._sites: dict[tuple[object, ...], dict[str, str]] = {}
+        self._last: dict[Path | None, _Rendered] = {}  # by root: an apply asks again
 
     def files(self, sites: Mapping[str, Site], root: Path | None = None) -> dict[str, str]:
         """The files serving `sites` when read from `root` (default: the live link)."""
@@ -54,10 +71,15 @@ class Renderer:
             config_root=root,
             certificates=self._servable(sites),
         )
+        known = self._last.get(root)
+        if known is not None and known.serves(sites, facts):
+            return dict(known.files)
         files: dict[str, str] = {}
         for name in sorted(sites):
             files.update(self._site_files(sites[name], facts))
-        return {**files, **render_shared(files, facts)}
+        files.update(render_shared(files, facts))
+        self._last[root] = _Rendered(dict(sites), facts, files)
+        return dict(files)
 
     def _servable(self, sites: Mapping[str, Site]) -> dict[str, Certificate]:
         out: dict[str, Certificate] = {}
@@ -108,6 +130,9 @@ def preview(
     selection = with_dashboard(selection, builtin, live_sites, only)
     new = {n: s for n, s in selection.sites.items() if live_sites.get(n) != s}
     if refused := unknown_users(new, renderer.facts, renderer.host):
+        sites = reverted(selection.sites, refused, live_sites)
+        selection = Selection(sites, {**selection.rejected, **refused})
+    if refused := over_cap(selection.sites, live_sites, renderer.facts):
         sites = reverted(selection.sites, refused, live_sites)
         selection = Selection(sites, {**selection.rejected, **refused})
     files = renderer.files(selection.sites)

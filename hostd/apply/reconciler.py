@@ -148,7 +148,8 @@ class Reconciler:
         if switched.refusal is not None:
             return self.golive.roll_back(live, switched.generation, switched.refusal, only)
         generation = switched.generation
-        self.golive.remove_programs(set(live.sites) | set(generation.sites) | set(failures))
+        if (set(live.sites) | set(failures)) - set(generation.sites):  # else none to remove
+            self.golive.remove_programs(set(live.sites) | set(generation.sites) | set(failures))
         self.ports.generations.prune()
         return _report(generation, live, rejected, failures, only)
 

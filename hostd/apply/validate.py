@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping
 
 from hostd.apply.candidate import Renderer
 from hostd.apply.ports import Checker, Generations, Host
-from hostd.core.generation import PROGRAMS
+from hostd.core.generation import ALL_PROGRAMS, NGINX, PROGRAMS, all_programs, nginx_files
 from hostd.core.site import Site
 from hostd.errors import HostdError, SiteError
 
@@ -26,21 +26,27 @@ class Validator:
         self.host = host
         self.generations = generations
 
-    def refusal(self, sites: Mapping[str, Site]) -> str | None:
+    def refusal(self, sites: Mapping[str, Site], *, nginx_if_unchanged: bool = True) -> str | None:
         """Why nginx or Supervisor refuse a generation serving `sites`, or None.
 
         Program files the live generation holds passed Supervisor's parser when they
-        went live; only new and changed ones are parsed again. (Its handling of
-        includes is quadratic: 1,000 program files take 3.5 s.)
+        went live; only new and changed ones are parsed again (all of them take
+        0.4 s at 1,000 sites). Without `nginx_if_unchanged`, nginx is not asked
+        when its files would be the live ones: it serves them already.
         """
         self.host.prepare(sites)
         live = self.generations.live()
         checked = live.files if live else {}
+        rendered = self.renderer.files(sites, root=self.checker.root)
         files = {
             rel: text
-            for rel, text in self.renderer.files(sites, root=self.checker.root).items()
+            for rel, text in rendered.items()
             if not (rel.startswith(PROGRAMS) and checked.get(rel) == text)
         }
+        files[ALL_PROGRAMS] = all_programs(files)  # only the new and changed programs
+        served = nginx_files(checked)
+        if not nginx_if_unchanged and served and nginx_files(self.renderer.files(sites)) == served:
+            files = {rel: text for rel, text in files.items() if not rel.startswith(NGINX)}
         return self.checker.refusal(files)
 
     def accepted(
@@ -48,7 +54,7 @@ class Validator:
     ) -> tuple[dict[str, Site], dict[str, SiteError]]:
         """`sites` without the changes nginx or Supervisor refuse, one site at a time,
         and why each refused one is."""
-        if self.refusal(sites) is None:
+        if self.refusal(sites, nginx_if_unchanged=False) is None:
             return dict(sites), {}
         good = {n: s for n, s in sites.items() if n not in changed}
         good.update({n: live[n] for n in changed if n in live})

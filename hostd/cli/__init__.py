@@ -23,6 +23,7 @@ from hostd.cli import (
     certs,
     daemons,
     dashboard,
+    doctor,
     export,
     figures,
     inspect,
@@ -44,6 +45,7 @@ GROUPS = (
     maintenance,
     figures,
     export,
+    doctor,
 )
 
 

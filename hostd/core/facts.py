@@ -33,6 +33,8 @@ class HostFacts:
     # site -> the certificate its HTTPS block serves (only servable ones)
     certificates: Mapping[str, Certificate] = field(default_factory=dict)
 
+    max_workers: int = 0  # box-wide cap on all sites' gunicorn workers; 0: none
+
     @property
     def auto_workers(self) -> int:
         return 2 * self.cores + 1

@@ -2,7 +2,8 @@
 and the sites it serves.
 
     nginx/nginx.conf, nginx/hostd.conf, nginx/default.conf, nginx/sites/<site>.conf
-    supervisor/supervisord.conf, supervisor/programs/<site>.conf
+    supervisor/supervisord.conf, supervisor/programs/<site>.conf,
+    supervisor/all-programs.conf (what supervisord reads: every program file in one)
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ Files = Mapping[str, str]
 NGINX = "nginx/"
 SUPERVISOR = "supervisor/"
 PROGRAMS = f"{SUPERVISOR}programs/"
+# every program file in one: Supervisor's include of many files is quadratic
+ALL_PROGRAMS = f"{SUPERVISOR}all-programs.conf"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ def program_path(site: str) -> str:
 
 def site_paths(site: str) -> tuple[str, str]:
     return nginx_site_path(site), program_path(site)
+
+
+def all_programs(files: Files) -> str:
+    """The program files among `files`, in path order, as the one file supervisord reads."""
+    return "".join(files[rel] for rel in sorted(files) if rel.startswith(PROGRAMS))
 
 
 def nginx_files(files: Files) -> dict[str, str]:

@@ -7,7 +7,7 @@ import enum
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from hostd.core.generation import NGINX, Files, site_paths
+from hostd.core.generation import ALL_PROGRAMS, NGINX, Files, site_paths
 
 
 class Change(enum.Enum):
@@ -69,6 +69,7 @@ def make_plan(
         else:
             change = Change.UNCHANGED
         plans.append(SitePlan(name, change, nginx_changed, program_changed))
+    own.add(ALL_PROGRAMS)  # made of the sites' program files
     shared = {p for p in set(live_files) | set(candidate_files) if p not in own}
     shared_changed = any(live_files.get(p) != candidate_files.get(p) for p in shared)
     nginx_changed = any(
@@ -84,7 +85,10 @@ def plan_diff(live_files: Files, candidate_files: Files, label: str = "live") ->
     out: list[str] = []
     for path in sorted(set(live_files) | set(candidate_files)):
         before, after = live_files.get(path), candidate_files.get(path)
-        if before == after:
+        if before == after or path == ALL_PROGRAMS:  # that one repeats the program files
+            continue
+        if not before or not after:  # added or removed whole: no need to compare lines
+            out.extend(_whole(path, before, after, label))
             continue
         out.extend(
             difflib.unified_diff(
@@ -95,3 +99,18 @@ def plan_diff(live_files: Files, candidate_files: Files, label: str = "live") ->
             )
         )
     return "".join(line if line.endswith("\n") else line + "\n" for line in out)
+
+
+def _whole(path: str, before: str | None, after: str | None, label: str) -> list[str]:
+    """What difflib.unified_diff says of a file that is new or gone (or empty)."""
+    lines = (before or after or "").splitlines(keepends=True)
+    if not lines:
+        return []
+    count = f"1,{len(lines)}" if len(lines) != 1 else "1"
+    head = [
+        f"--- {label}/{path}\n" if before is not None else "--- /dev/null\n",
+        f"+++ candidate/{path}\n" if after is not None else "+++ /dev/null\n",
+        f"@@ -0,0 +{count} @@\n" if after else f"@@ -{count} +0,0 @@\n",
+    ]
+    sign = "+" if after else "-"
+    return head + [sign + line for line in lines]

@@ -16,8 +16,18 @@ import jinja2
 
 from hostd.core.edgeconf import template_context
 from hostd.core.facts import HostFacts
-from hostd.core.generation import Files, fingerprint, nginx_files, nginx_site_path, program_path
+from hostd.core.generation import (
+    ALL_PROGRAMS,
+    NGINX,
+    Files,
+    all_programs,
+    fingerprint,
+    nginx_files,
+    nginx_site_path,
+    program_path,
+)
 from hostd.core.layout import Mode
+from hostd.core.limits import NGINX_WORKER_CONNECTIONS, nginx_open_files
 from hostd.core.maintenance import RETRY_AFTER, maintenance_page
 from hostd.core.processes import process_argv, program_name
 from hostd.core.site import Site
@@ -32,6 +42,7 @@ PROXY_TIMEOUT_MARGIN = 5
 DEFAULT_SERVER = "nginx/default.conf"
 
 
+@cache
 def templates_dir() -> Path:
     """The folder holding the templates, installed or in a source checkout."""
     package = Path(__file__).resolve().parent.parent  # hostd/
@@ -47,12 +58,15 @@ def ini_value(value: object) -> str:
 
 
 @cache
-def _environment(folder: Path) -> jinja2.Environment:
+def _environment(folder: Path, reload: bool = False) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
+        # hostd's own templates change only with hostd: no stat of them on each of
+        # thousands of renders; another folder (HOSTD_TEMPLATES) is read as it changes
+        auto_reload=reload,
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -62,7 +76,7 @@ def _environment(folder: Path) -> jinja2.Environment:
 
 def template(name: str, folder: Path | None = None) -> jinja2.Template:
     """The template `name` from `folder` (default: hostd's own templates)."""
-    return _environment(folder or templates_dir()).get_template(name)
+    return _environment(folder or templates_dir(), reload=folder is not None).get_template(name)
 
 
 def _render(facts: HostFacts, name: str, **context: Any) -> str:
@@ -224,8 +238,15 @@ def render_shared(site_files: Files, facts: HostFacts) -> dict[str, str]:
     which answers the fingerprint of all the rest."""
     shared = {
         "nginx/hostd.conf": _render(facts, "hostd.conf.j2"),
-        "nginx/nginx.conf": _render(facts, "nginx.conf.j2", pid_file=_pid_file(facts)),
+        "nginx/nginx.conf": _render(
+            facts,
+            "nginx.conf.j2",
+            pid_file=_pid_file(facts),
+            worker_connections=NGINX_WORKER_CONNECTIONS,
+            open_files=nginx_open_files(_site_count(site_files)),
+        ),
         "supervisor/supervisord.conf": _render(facts, "supervisord.conf.j2"),
+        ALL_PROGRAMS: all_programs(site_files),
     }
     fingerprint = served_fingerprint({**site_files, **shared})
     shared[DEFAULT_SERVER] = _render(
@@ -241,6 +262,11 @@ def probe_sources(facts: HostFacts) -> list[str]:
     sources = ["127.0.0.1", "::1"]
     own = facts.probe_host
     return sources if own in sources else [*sources, own]
+
+
+def _site_count(site_files: Files) -> int:
+    """The number of nginx site files among `site_files`."""
+    return sum(1 for rel in site_files if rel.startswith(f"{NGINX}sites/"))
 
 
 def _pid_file(facts: HostFacts) -> Path:

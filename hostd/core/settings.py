@@ -72,6 +72,13 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """Box-wide: the gunicorn workers of every site together (see hostd.core.capacity)."""
+
+    max_total: int = 0  # 0: no cap
+
+
+@dataclass(frozen=True)
 class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     acme: AcmeSettings = field(default_factory=AcmeSettings)
@@ -79,6 +86,7 @@ class Settings:
     crashloop: CrashLoopSettings = field(default_factory=CrashLoopSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
 
 
 def default_settings(mode: Mode) -> Settings:
@@ -104,6 +112,7 @@ def parse_settings(text: str, path: Path, mode: Mode) -> Settings:
         "crashloop": defaults.crashloop,
         "dashboard": defaults.dashboard,
         "metrics": defaults.metrics,
+        "workers": defaults.workers,
     }
     tables: dict[str, Any] = {}
     for name, table in data.items():
@@ -162,4 +171,6 @@ def with_overrides(
         raise SettingsError(f"metrics.port must be 0 (any free port) to 65535, not {metrics.port}")
     if not 0 < settings.apply.start_timeout < math.inf:
         raise SettingsError("apply.start_timeout must be a positive number of seconds")
+    if settings.workers.max_total < 0:
+        raise SettingsError("workers.max_total must be 0 (no cap) or a positive number")
     return replace(settings, http=http)

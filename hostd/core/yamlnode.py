@@ -20,11 +20,15 @@ FLOAT = "tag:yaml.org,2002:float"
 BOOL = "tag:yaml.org,2002:bool"
 NULL = "tag:yaml.org,2002:null"
 
+# libyaml's parser when PyYAML has it (10x faster over a thousand site files); the
+# nodes and their marks are the same
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def compose(text: str) -> yaml.Node | None:
     """The root node of `text`, or None for an empty document."""
     try:
-        loader = yaml.SafeLoader(text)
+        loader = Loader(text)
         try:
             node = loader.get_single_node()
         finally:

@@ -123,6 +123,7 @@ def host_facts(layout: Layout, settings: Settings, gunicorns: Gunicorns) -> Host
         control_socket_gunicorns=frozenset(control),
         nginx_user=_nginx_user(layout),
         templates=Path(templates) if templates else None,
+        max_workers=settings.workers.max_total,
     )
 
 

@@ -13,6 +13,7 @@ import os
 import stat
 from collections.abc import Callable, Collection
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from hostd.core.builtin import NAME as DASHBOARD
@@ -207,11 +208,10 @@ def _check_wsgi_target(site: Site) -> None:
         return  # may be installed in the venv
     called = target.endswith("()")
     name = (target.removesuffix("()") or "application").split(".")[0]
-    try:
-        tree = ast.parse(source.read_bytes(), filename=str(source))
-    except (SyntaxError, ValueError):
+    stat = source.stat()
+    definition = _definition(source, stat.st_mtime_ns, stat.st_size, name)
+    if definition is _UNPARSED:
         return  # gunicorn will report it with the real traceback
-    definition = _top_level(tree, name)
     if isinstance(definition, ast.FunctionDef) and not called and not definition.decorator_list:
         args = definition.args
         params = len(args.posonlyargs) + len(args.args)
@@ -227,6 +227,20 @@ def _check_wsgi_target(site: Site) -> None:
         raise _error(
             site, "app.wsgi", f"{name!r} in {source.name} is not a factory function; drop the ()"
         )
+
+
+_UNPARSED = ast.Pass()
+
+
+@lru_cache(maxsize=4096)
+def _definition(source: Path, mtime_ns: int, size: int, name: str) -> ast.AST | None:
+    """`_top_level` of `source` as it is on disk (sites sharing an app parse it once),
+    or _UNPARSED."""
+    try:
+        tree = ast.parse(source.read_bytes(), filename=str(source))
+    except (SyntaxError, ValueError):
+        return _UNPARSED
+    return _top_level(tree, name)
 
 
 def _top_level(tree: ast.Module, name: str) -> ast.AST | None:

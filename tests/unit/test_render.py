@@ -21,7 +21,7 @@ from supervisor.options import ServerOptions
 
 import hostd
 from hostd.core.facts import HostFacts
-from hostd.core.generation import nginx_site_path, program_path
+from hostd.core.generation import ALL_PROGRAMS, all_programs, nginx_site_path, program_path
 from hostd.core.layout import Layout, embedded_layout, system_layout
 from hostd.core.render import (
     DEFAULT_SERVER,
@@ -175,7 +175,7 @@ def test_a_generation_has_its_main_configs_in_both_modes() -> None:
     embedded = render_generation(sites, INSTANCE)
     system = render_generation(sites, HostFacts(layout=system_layout(), gunicorn=GUNICORN))
     shared = ["nginx/hostd.conf", DEFAULT_SERVER]
-    main = ["nginx/nginx.conf", "supervisor/supervisord.conf"]
+    main = ["nginx/nginx.conf", "supervisor/supervisord.conf", "supervisor/all-programs.conf"]
     site_files = [nginx_site_path("blog"), program_path("blog")]
     assert sorted(embedded) == sorted([*site_files, *shared, *main])
     assert sorted(system) == sorted([*site_files, *shared, *main])
@@ -263,6 +263,7 @@ def test_a_broken_program_file_is_refused_by_supervisors_parser(tmp_path: Path) 
     instance = HostFacts(layout=layout, gunicorn=GUNICORN, config_root=tmp_path)
     files = render_generation({"blog": site("blog")}, instance)
     files[program_path("blog")] += "startsecs=soon\n"
+    files[ALL_PROGRAMS] = all_programs(files)  # what supervisord reads
     write_generation(tmp_path, files)
     with pytest.raises(SupervisorError, match="'soon' in section 'program:blog'"):
         check_config(tmp_path / "supervisor" / "supervisord.conf")
