@@ -15,6 +15,7 @@ from hostd.core.kubernetes.context import in_app_root
 from hostd.core.kubernetes.objects import ExportOptions, pvc_name
 from hostd.core.kubernetes.text import export_tree
 from hostd.core.selection import select_sites
+from hostd.edges.envfile import env_file_values
 from hostd.edges.export import app_digest, frozen_requirements, write_tree
 from hostd.edges.inputs import load_sites
 from hostd.errors import EXIT_OK, EXIT_PROBLEM
@@ -56,7 +57,8 @@ def run_export(args: argparse.Namespace) -> int:
     sites = dict(selection.sites)
     requirements = {name: frozen_requirements(site) for name, site in sites.items()}
     digests = {name: app_digest(site) for name, site in sites.items()}
-    files = export_tree(sites, options, requirements, digests)
+    secrets = {name: env_file_values(site) for name, site in sites.items()}
+    files = export_tree(sites, options, requirements, digests, secrets)
     target = Path(args.out).absolute()
     write_tree(target, files, sites)
     for name, site in sorted(sites.items()):

@@ -51,5 +51,16 @@ def with_secrets(site: Site) -> Site:
     return dataclasses.replace(site, secret_names=names, secret_digest=digest(text))
 
 
+def env_file_values(site: Site) -> dict[str, str]:
+    """The variables of `site`'s env file, for `hostd export`'s Secret only (the file was
+    checked when the site was loaded); none without one."""
+    if site.env_file is None:
+        return {}
+    try:
+        return parse_dotenv(site.env_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, DotenvError) as exc:
+        raise _refused(site, f"cannot read {site.env_file} again") from exc
+
+
 def _refused(site: Site, message: str) -> SiteError:
     return SiteError(message, file=site.file, line=site.line("env_file"), key="env_file")

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from importlib.metadata import version
 from pathlib import Path
 
+from hostd.core.kubernetes.objects import SECRET_FILE
 from hostd.core.site import Site
 from hostd.edges.runner import Runner, SubprocessRunner
 from hostd.errors import SiteError, UsageError
@@ -94,6 +95,7 @@ def write_tree(out: Path, files: Mapping[str, str], sites: Mapping[str, Site]) -
             path = staging / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
+            os.chmod(path, 0o600 if path.name == SECRET_FILE else 0o644)
         for name, site in sites.items():
             target = staging / "build" / name / "app"
             for file in app_files(site):

@@ -285,3 +285,30 @@ def test_an_option_kubernetes_would_refuse_is_a_usage_error(
     assert export(tmp_path / "out", "--namespace", "Web_Sites") == 2
     assert "--namespace 'Web_Sites' is not a DNS label" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_env_file_values_reach_the_secret_alone_and_it_is_owner_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sites_dir = tmp_path / "sites"
+    sites_dir.mkdir()
+    secret = "s3cr3t value with 'quotes' and $"
+    env_file = sites_dir / "vault.env"
+    env_file.write_text(f'API_TOKEN="{secret.replace("$", chr(92) + "$")}"\n')
+    env_file.chmod(0o600)
+    (sites_dir / "vault.yaml").write_text(
+        f"domains: [vault.localhost]\nenv_file: vault.env\napp:\n  root: {ROOT}/examples/hello\n"
+        "  wsgi: app:app\n"
+    )
+    assert export(tmp_path / "out", sites_dir=sites_dir) == 0
+    said = capsys.readouterr()
+    files = tree(tmp_path / "out")
+    holding = sorted(rel for rel, data in files.items() if secret.encode() in data)
+    assert holding == ["sites/vault/secret.yaml"]
+    assert secret not in said.out + said.err
+    assert ((tmp_path / "out/sites/vault/secret.yaml").stat().st_mode & 0o777) == 0o600
+    document = yaml.safe_load(files["sites/vault/secret.yaml"])
+    assert document["stringData"] == {"API_TOKEN": secret}
+    deployment = yaml.safe_load(files["sites/vault/deployment.yaml"])
+    app = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert app["envFrom"] == [{"secretRef": {"name": "vault-env"}}]

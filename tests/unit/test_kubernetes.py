@@ -22,10 +22,10 @@ import yaml
 
 from hostd.core.kubernetes.context import user_id
 from hostd.core.kubernetes.objects import (
-    TERMINATION_GRACE,
     Build,
     ExportOptions,
     all_objects,
+    site_objects,
     workers_for,
 )
 from hostd.core.kubernetes.text import export_tree
@@ -138,7 +138,7 @@ def test_the_deployment_rolls_without_losing_capacity_and_stops_as_hostd_does() 
         "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
     }
     pod = spec["template"]["spec"]
-    assert pod["terminationGracePeriodSeconds"] == TERMINATION_GRACE == GRACEFUL_TIMEOUT + 10
+    assert pod["terminationGracePeriodSeconds"] == GRACEFUL_TIMEOUT + 10
     assert pod["securityContext"]["runAsUser"] == user_id("www-api") != 0
     app = pod["containers"][0]
     assert app["readinessProbe"]["httpGet"]["path"] == "/healthz"
@@ -206,3 +206,43 @@ def test_a_site_name_no_service_may_have_is_refused_with_its_file() -> None:
 def test_options_kubernetes_would_refuse_are_refused(options: ExportOptions) -> None:
     with pytest.raises(UsageError):
         options.checked()
+
+
+def test_the_pod_runs_gunicorn_with_the_sites_own_tuning() -> None:
+    text = (
+        "domains: [tuned.example.com]\n"
+        "app:\n  root: /srv/tuned\n  wsgi: app:app\n  worker_class: gthread\n  threads: 4\n"
+        "  timeout: 120\n  graceful_timeout: 50\n  max_requests: 1000\n"
+        "  max_requests_jitter: 50\n  preload: true\n"
+    )
+    site = parse_site(Path("/srv/sites/tuned.yaml"), text)
+    pod = site_objects(site, ExportOptions(), Build("t"))["deployment.yaml"]["spec"]["template"]
+    command = pod["spec"]["containers"][0]["command"]
+    flags = " ".join(command)
+    assert "--timeout 120 --graceful-timeout 50" in flags
+    assert (
+        "--worker-class gthread --threads 4 --max-requests 1000 --max-requests-jitter 50" in flags
+    )
+    assert "--preload" in command and command[-1] == "app:app"
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 60
+
+
+def test_env_file_variables_join_env_in_the_one_secret() -> None:
+    text = "domains: [s.example.com]\napp:\n  root: /srv/s\n  wsgi: app:app\n  env: {MODE: prod}\n"
+    site = parse_site(Path("/srv/sites/s.yaml"), text)
+    plain = site_objects(site, ExportOptions(), Build("t"))
+    with_file = site_objects(site, ExportOptions(), Build("t", (("TOKEN", "a b'\"c"),)))
+    assert plain["secret.yaml"]["stringData"] == {"MODE": "prod"}
+    assert with_file["secret.yaml"]["stringData"] == {"MODE": "prod", "TOKEN": "a b'\"c"}
+    hashes = [
+        objects["deployment.yaml"]["spec"]["template"]["metadata"]["annotations"]
+        for objects in (plain, with_file)
+    ]
+    assert hashes[0] != hashes[1]  # a changed secret rolls the pods
+    only_file = parse_site(
+        Path("/srv/sites/f.yaml"), "domains: [f.example.com]\napp: {root: /srv/f, wsgi: app:app}\n"
+    )
+    objects = site_objects(only_file, ExportOptions(), Build("t", (("TOKEN", "x"),)))
+    app = objects["deployment.yaml"]["spec"]["template"]["spec"]["containers"][0]
+    assert app["envFrom"] == [{"secretRef": {"name": "f-env"}}]
+    assert objects["secret.yaml"]["stringData"] == {"TOKEN": "x"}

@@ -25,7 +25,7 @@ from hostd.core.kubernetes.context import (
     static_mount,
     user_id,
 )
-from hostd.core.render import GRACEFUL_TIMEOUT, TIMEOUT
+from hostd.core.render import tuning_flags
 from hostd.core.site import Site, Tls
 from hostd.errors import SiteError, UsageError
 
@@ -33,13 +33,14 @@ Obj = dict[str, Any]
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 # the app container's CPU request; `workers: auto` is computed from it, not from a node
+SECRET_FILE = "secret.yaml"  # written owner-only: it holds env and env_file values
 APP_CPU_MILLI = 1000
 APP_MEMORY = "256Mi"
 STATIC_CPU = "50m"
 STATIC_MEMORY = "32Mi"
 STATIC_STORAGE = "1Gi"
 # Supervisor waits graceful + 10 s before it kills (program.conf.j2); so does the kubelet
-TERMINATION_GRACE = GRACEFUL_TIMEOUT + 10
+KILL_MARGIN = 10
 # a Service name is a DNS-1035 label: it starts with a letter and does not end with '-'
 _SERVICE_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
@@ -75,9 +76,11 @@ class ExportOptions:
 
 @dataclass(frozen=True)
 class Build:
-    """What the edge knows of a site's build context: its image tag."""
+    """What the edge knows of a site: its build context's image tag, and the variables
+    of its `env_file:` (read by the edge, for the Secret; never part of the image)."""
 
     tag: str
+    secrets: tuple[tuple[str, str], ...] = ()
 
 
 def workers_for(cpu_milli: int) -> int:
@@ -129,11 +132,20 @@ def gunicorn_command(site: Site) -> list[str]:
         "--chdir", str(IMAGE_APP),
         "--bind", f"0.0.0.0:{APP_PORT}",
         "--workers", str(workers),
-        "--timeout", str(TIMEOUT),
-        "--graceful-timeout", str(GRACEFUL_TIMEOUT),
+        "--timeout", str(site.app.timeout),
+        "--graceful-timeout", str(site.app.graceful_timeout),
         "--error-logfile", "-",
+        *tuning_flags(site),
         site.app.wsgi,
     ]  # fmt: skip
+
+
+def termination_grace(site: Site) -> int:
+    return site.app.graceful_timeout + KILL_MARGIN
+
+
+def has_secret(site: Site, build: Build) -> bool:
+    return bool(site.app.env or build.secrets)
 
 
 def _readiness(site: Site) -> Obj:
@@ -149,7 +161,7 @@ def _readiness(site: Site) -> Obj:
     return probe
 
 
-def _app_container(site: Site, image: str) -> Obj:
+def _app_container(site: Site, image: str, build: Build) -> Obj:
     container: Obj = {
         "name": "app",
         "image": image,
@@ -163,7 +175,7 @@ def _app_container(site: Site, image: str) -> Obj:
         "resources": {"requests": {"cpu": f"{APP_CPU_MILLI}m", "memory": APP_MEMORY}},
         "securityContext": {"allowPrivilegeEscalation": False},
     }
-    if site.app.env:
+    if has_secret(site, build):
         container["envFrom"] = [{"secretRef": {"name": env_secret_name(site)}}]
     return container
 
@@ -189,14 +201,14 @@ def _static_container(site: Site, image: str) -> Obj:
 
 def deployment(site: Site, options: ExportOptions, build: Build) -> Obj:
     image = image_of(site, options, build)
-    containers = [_app_container(site, image)]
+    containers = [_app_container(site, image, build)]
     if site.static:
         containers.append(_static_container(site, image))
     uid = user_id(site_user(site))
     pod: Obj = {
         "containers": containers,
         "securityContext": {"runAsUser": uid, "runAsGroup": uid, "runAsNonRoot": True},
-        "terminationGracePeriodSeconds": TERMINATION_GRACE,
+        "terminationGracePeriodSeconds": termination_grace(site),
     }
     volumes = [
         {"name": f"static-{i}", "persistentVolumeClaim": {"claimName": pvc_name(site, i)}}
@@ -205,9 +217,9 @@ def deployment(site: Site, options: ExportOptions, build: Build) -> Obj:
     if volumes:
         pod["volumes"] = volumes
     template_meta: Obj = {"labels": labels(site)}
-    if site.app.env:
+    if has_secret(site, build):
         # a changed env changes the pod template, so the Deployment rolls like hostd restarts
-        template_meta["annotations"] = {"hostd.io/env-hash": env_hash(site)}
+        template_meta["annotations"] = {"hostd.io/env-hash": env_hash(site, build)}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -225,8 +237,8 @@ def deployment(site: Site, options: ExportOptions, build: Build) -> Obj:
     }
 
 
-def env_hash(site: Site) -> str:
-    text = "\0".join(f"{key}={value}" for key, value in site.app.env)
+def env_hash(site: Site, build: Build) -> str:
+    text = "\0".join(f"{key}={value}" for key, value in (*site.app.env, *build.secrets))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -265,13 +277,14 @@ def ingress(site: Site, options: ExportOptions) -> Obj:
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}
 
 
-def env_secret(site: Site, options: ExportOptions) -> Obj:
+def env_secret(site: Site, options: ExportOptions, build: Build) -> Obj:
+    """`env` and the `env_file` variables together: hostd refuses a name set in both."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": _meta(env_secret_name(site), site, options),
         "type": "Opaque",
-        "stringData": dict(site.app.env),
+        "stringData": dict(sorted((*site.app.env, *build.secrets))),
     }
 
 
@@ -308,8 +321,8 @@ def site_objects(site: Site, options: ExportOptions, build: Build) -> dict[str, 
         "service.yaml": service(site, options),
         "ingress.yaml": ingress(site, options),
     }
-    if site.app.env:
-        objects["secret.yaml"] = env_secret(site, options)
+    if has_secret(site, build):
+        objects[SECRET_FILE] = env_secret(site, options, build)
     for index, claim in enumerate(static_claims(site, options), start=1):
         objects[f"pvc-static-{index}.yaml"] = claim
     return objects

@@ -41,6 +41,7 @@ def export_tree(
     options: ExportOptions,
     requirements: Mapping[str, str],
     app_digests: Mapping[str, str],
+    secrets: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, str]:
     """Every generated file of an export by path: the objects, and per site its build
     context under `build/NAME/` except the copy of its app root (`build/NAME/app/`)."""
@@ -48,7 +49,8 @@ def export_tree(
     files: dict[str, str] = {}
     for name, site in sorted(sites.items()):
         context = context_files(site)
-        builds[name] = Build(image_tag(context, requirements[name], app_digests[name]))
+        variables = tuple(sorted((secrets or {}).get(name, {}).items()))
+        builds[name] = Build(image_tag(context, requirements[name], app_digests[name]), variables)
         for file, text in context.items():
             files[f"build/{name}/{file}"] = text
         files[f"build/{name}/requirements.txt"] = requirements[name]
