@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from hostd.core.certificate import Certificate
 from hostd.core.facts import HostFacts
-from hostd.core.generation import nginx_site_path
+from hostd.core.generation import Files, nginx_site_path
 from hostd.core.layout import embedded_layout
 from hostd.core.render import render_generation
 from hostd.core.site import Site, Tls, parse_site
@@ -273,6 +273,21 @@ def scratch() -> Iterator[Scratch]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def check_with_real_daemons(scratch: Scratch, instance: HostFacts, files: Files) -> None:
+    """Write `files` as a generation and have the real `nginx -t` and Supervisor's
+    parser read it."""
+    for rel, text in files.items():
+        write_atomic(scratch.root / "gen" / rel, text, 0o600)
+    layout = instance.layout
+    nginx = NginxProcess(
+        SubprocessRunner(), binary=tool("nginx"), prefix=layout.nginx_prefix,
+        pid_file=layout.nginx_pid, error_log=layout.log_root / "nginx-error.log",
+        address="127.0.0.1", port=instance.http_port,
+    )  # fmt: skip
+    nginx.check(scratch.root / "gen" / "nginx" / "nginx.conf")
+    check_config(scratch.root / "gen" / "supervisor" / "supervisord.conf")
+
+
 @BUDGET
 @given(batch=batches())
 def test_any_accepted_site_renders_a_config_nginx_and_supervisor_take(
@@ -286,16 +301,7 @@ def test_any_accepted_site_renders_a_config_nginx_and_supervisor_take(
     prepare_site_folders(sites, instance)
     for folder in (instance.layout.run_dir, instance.layout.nginx_prefix / "tmp"):
         folder.mkdir(parents=True, exist_ok=True)  # as `hostd up` prepares them
-    for rel, text in files.items():
-        write_atomic(scratch.root / "gen" / rel, text, 0o600)
-    layout = instance.layout
-    nginx = NginxProcess(
-        SubprocessRunner(), binary=tool("nginx"), prefix=layout.nginx_prefix,
-        pid_file=layout.nginx_pid, error_log=layout.log_root / "nginx-error.log",
-        address="127.0.0.1", port=instance.http_port,
-    )  # fmt: skip
-    nginx.check(scratch.root / "gen" / "nginx" / "nginx.conf")
-    check_config(scratch.root / "gen" / "supervisor" / "supervisord.conf")
+    check_with_real_daemons(scratch, instance, files)
     for name, site in sites.items():
         cert = instance.certificates.get(name)
         assert_intended(site, files[nginx_site_path(name)], instance, cert)
@@ -314,13 +320,4 @@ def test_every_golden_case_with_and_without_a_certificate_passes_the_real_nginx_
         for folder in (instance.layout.run_dir, instance.layout.nginx_prefix / "tmp",
                        *(instance.layout.site_log_dir(n) for n in sites)):  # fmt: skip
             folder.mkdir(parents=True, exist_ok=True)
-        for rel, text in files.items():
-            write_atomic(scratch.root / "gen" / rel, text, 0o600)
-        layout = instance.layout
-        nginx = NginxProcess(
-            SubprocessRunner(), binary=tool("nginx"), prefix=layout.nginx_prefix,
-            pid_file=layout.nginx_pid, error_log=layout.log_root / "nginx-error.log",
-            address="127.0.0.1", port=instance.http_port,
-        )  # fmt: skip
-        nginx.check(scratch.root / "gen" / "nginx" / "nginx.conf")
-        check_config(scratch.root / "gen" / "supervisor" / "supervisord.conf")
+        check_with_real_daemons(scratch, instance, files)
