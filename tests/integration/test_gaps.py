@@ -1,0 +1,74 @@
+"""The read-only views say what the apply sees; healing, secrets, pauses and
+prefixes behave the same everywhere. Each against a real `hostd up`."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from .harness import HostdUp, site_yaml
+
+ALPHA, BETA = "alpha says hello\n", "beta says hello\n"
+
+
+def two_sites(up: HostdUp) -> None:
+    up.write_site("alpha", site_yaml(["alpha.test"]))
+    up.write_site("beta", site_yaml(["beta.test"]))
+    up.start()
+
+
+def plan_and_check(up: HostdUp) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
+    """`plan`, `plan --json`, `check`, `check --json`, each exiting 1 (a problem)."""
+    texts: list[str] = []
+    documents: list[dict[str, Any]] = []
+    for command in ("plan", "check"):
+        text = up.hostd(command)
+        document = up.hostd(command, "--json")
+        assert text.returncode == 1 and document.returncode == 1, text.stdout + text.stderr
+        texts.append(text.stdout)
+        documents.append(json.loads(document.stdout))
+    return texts[0], documents[0], texts[1], documents[1]
+
+
+def test_plan_and_check_on_a_missing_or_emptied_folder_remove_nothing(instance: HostdUp) -> None:
+    """A sites folder renamed away, replaced by a file, or by an empty folder: plan
+    and check say so and show no live site as removed, as the apply would; with
+    `.no-sites`, or files deleted from the folder itself, plan shows the removal."""
+    up = instance
+    two_sites(up)
+    away = up.root / "sites.away"
+    os.rename(up.sites, away)
+    for problem, replace in (("is missing", None), ("is not a folder", "file"),
+                             ("has no site files", "folder")):  # fmt: skip
+        if replace == "file":
+            up.sites.write_text("not a folder\n")
+        elif replace == "folder":
+            up.sites.unlink()
+            up.sites.mkdir()
+        plan, plan_doc, check, check_doc = plan_and_check(up)
+        assert f"sites folder: the sites folder {up.sites} {problem}" in plan, plan
+        assert "removed" not in plan and "nothing to change" in plan, plan
+        assert "alpha: unchanged" in plan and "beta: unchanged" in plan, plan
+        assert problem in str(plan_doc["sites_folder"]) and plan_doc["empty"] is True
+        assert all(entry["change"] == "unchanged" for entry in plan_doc["sites"])
+        assert f"sites folder: the sites folder {up.sites} {problem}" in check, check
+        assert problem in str(check_doc["sites_folder"]) and check_doc["ok"] is False
+        assert up.get("alpha.test").body == ALPHA
+    assert ".no-sites" in plan, "the way to remove the last site is named"
+    (up.sites / ".no-sites").touch()
+    plan_text = up.hostd("plan")
+    assert plan_text.returncode == 0, plan_text.stdout + plan_text.stderr
+    assert "alpha: removed" in plan_text.stdout and "beta: removed" in plan_text.stdout
+    assert up.hostd("check").returncode == 0
+    (up.sites / ".no-sites").unlink()
+    up.sites.rmdir()
+    os.rename(away, up.sites)
+    (up.sites / "beta.yaml").unlink()
+    plan_text = up.hostd("plan", check=True)
+    assert "beta: removed" in plan_text.stdout and "alpha: unchanged" in plan_text.stdout
+    assert "sites folder" not in plan_text.stdout
+    up.reload()
+    (up.sites / "alpha.yaml").unlink()
+    plan_text = up.hostd("plan", check=True)
+    assert "alpha: removed" in plan_text.stdout, "the last file deleted from its own folder"
