@@ -34,7 +34,7 @@ from hostd.core.settings import Settings
 from hostd.core.timing import Debouncer
 from hostd.edges.fs import claim_instance
 from hostd.edges.inputs import builtin_site
-from hostd.edges.records import UpRecord, write_up
+from hostd.edges.records import HEALED, UpRecord, forget_healings, write_up
 from hostd.edges.watcher import SiteWatcher
 from hostd.runtime.guard import ProgramGuard
 from hostd.runtime.metrics import serving_figures
@@ -204,6 +204,7 @@ class Daemon:
             folder.mkdir(parents=True, exist_ok=True)
         layout.run_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
         (layout.nginx_prefix / "tmp").mkdir(parents=True, exist_ok=True)
+        forget_healings(layout.state_dir / HEALED)  # status shows what this start heals
 
     def _start_watching(self) -> None:
         if self.watch:

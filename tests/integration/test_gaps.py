@@ -72,3 +72,32 @@ def test_plan_and_check_on_a_missing_or_emptied_folder_remove_nothing(instance: 
     (up.sites / "alpha.yaml").unlink()
     plan_text = up.hostd("plan", check=True)
     assert "alpha: removed" in plan_text.stdout, "the last file deleted from its own folder"
+
+
+def test_status_reports_what_state_healing_skipped_until_the_next_clean_start(
+    instance: HostdUp,
+) -> None:
+    """A dangling `state/live` and a damaged newest generation, then a restart: `hostd
+    status` (text and JSON) says what was healed; after a clean restart it no longer does."""
+    up = instance
+    two_sites(up)
+    up.reload()  # a second generation
+    assert up.stop() == 0
+    state = up.home / "state"
+    newest = max((state / "generations").iterdir(), key=lambda p: int(p.name))
+    (newest / "manifest.json").write_text('{"id": 1, "files": [')
+    os.remove(state / "live")
+    os.symlink("generations/000777", state / "live")
+    up.start()
+    assert up.get("alpha.test").body == ALPHA
+    healed = up.status()["healed"]
+    assert len(healed) == 1, healed
+    detail = healed[0]["detail"]
+    assert "000777" in detail and f"skipped generation {newest.name} is damaged" in detail
+    assert any(detail in warning for warning in up.status()["warnings"])
+    text = up.hostd("status", check=True).stdout
+    assert "warning: state healed at " in text and "000777" in text, text
+    assert up.stop() == 0
+    up.start()
+    assert up.status()["healed"] == [], "a clean start has nothing healed"
+    assert "state healed" not in up.hostd("status", check=True).stdout
