@@ -1,7 +1,7 @@
 """What the next apply would do: `hostd plan` and the dashboard's pending change.
 
 Rendered exactly as an apply renders (the same `preview`), with edges that only
-read: gunicorn versions come from their package metadata, and nothing is run.
+read: gunicorn versions come from their package metadata or source, and nothing is run.
 The site files are read as the apply reads them (`SiteFolder`): a sites folder
 that is missing, unreadable or suddenly empty changes nothing, and says so.
 """
@@ -65,7 +65,7 @@ def pending(
 ) -> tuple[Preview, str | None]:
     """What `hostd reload` (of `only`) would change now, touching nothing; and why
     the sites folder cannot say which sites exist, if it cannot."""
-    gunicorns = Gunicorns()  # never `gunicorn --version`
+    gunicorns = Gunicorns()
     facts = host_facts(layout, settings, gunicorns)
     renderer = Renderer(facts, LocalHost(facts, gunicorns), CertFolder(layout))
     live = GenerationStore(layout.state_dir).live()

@@ -78,7 +78,7 @@ def state_healer(events: EventLog) -> Callable[[str], None]:
 
 def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wired:
     runner = runner or SubprocessRunner()
-    gunicorns = Gunicorns(runner)
+    gunicorns = Gunicorns()
     facts = host_facts(layout, settings, gunicorns)
     nginx = nginx_of(layout, facts, runner)
     supervisor = XmlRpcSupervisor(layout.supervisor_socket)

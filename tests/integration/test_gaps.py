@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sysconfig
+import venv
+from pathlib import Path
 from typing import Any
+
+import gunicorn
 
 from .harness import HostdUp, site_yaml
 
@@ -101,3 +107,44 @@ def test_status_reports_what_state_healing_skipped_until_the_next_clean_start(
     up.start()
     assert up.status()["healed"] == [], "a clean start has nothing healed"
     assert "state healed" not in up.hostd("status", check=True).stdout
+
+
+GUNICORN_SCRIPT = """\
+#!{python}
+import os, sys
+if "--version" in sys.argv:
+    with open({marker!r}, "a") as marker:
+        marker.write(f"{{os.getuid()}} {{sys.argv}}\\n")
+from gunicorn.app.wsgiapp import run
+sys.exit(run())
+"""
+
+
+def test_a_site_venv_without_gunicorn_metadata_is_never_run_to_learn_its_version(
+    instance: HostdUp,
+) -> None:
+    """A site venv whose gunicorn has no package metadata: hostd reads the version
+    from gunicorn's source as text (the program gets --control-socket, which this
+    gunicorn takes) and never runs the venv's `gunicorn --version`."""
+    up = instance
+    site_venv = up.root / "venv"
+    venv.create(site_venv, with_pip=False)
+    purelib = Path(sysconfig.get_paths(vars={"base": str(site_venv)})["purelib"])
+    shutil.copytree(Path(gunicorn.__file__).parent, purelib / "gunicorn")  # no dist-info
+    (purelib / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    marker = up.root / "version-runs"
+    script = site_venv / "bin" / "gunicorn"
+    script.write_text(GUNICORN_SCRIPT.format(python=site_venv / "bin" / "python",
+                                             marker=str(marker)))  # fmt: skip
+    script.chmod(0o755)
+    assert gunicorn.version_info >= (25, 1), "this gunicorn takes --control-socket"
+    up.write_site("alpha", site_yaml(["alpha.test"]) + f"  venv: {site_venv}\n")
+    up.start()
+    assert up.get("alpha.test").body == ALPHA
+    up.write_site("alpha", site_yaml(["alpha.test"], env={"GREETING": "again"})
+                  + f"  venv: {site_venv}\n")  # fmt: skip
+    assert "alpha: changed" in up.reload().stdout
+    assert up.hostd("plan").returncode == 0
+    program = (up.home / "state" / "live" / "supervisor" / "programs" / "alpha.conf").read_text()
+    assert f"{script} " in program and "--control-socket" in program, program
+    assert not marker.exists(), marker.read_text()
