@@ -35,7 +35,7 @@ from hostd.core.timing import Debouncer
 from hostd.edges.fs import claim_instance
 from hostd.edges.inputs import builtin_site
 from hostd.edges.records import HEALED, UpRecord, forget_healings, write_up
-from hostd.edges.watcher import SiteWatcher
+from hostd.edges.watcher import SiteWatcher, env_files
 from hostd.runtime.guard import ProgramGuard
 from hostd.runtime.metrics import serving_figures
 from hostd.runtime.wiring import Wired, make_cert_manager, wire
@@ -246,6 +246,8 @@ class Daemon:
             if reread:
                 self.reconciler.builtin = builtin_site(self.layout)
             report = self.reconciler.apply()
+            if self.watcher is not None:  # the env files of the sites now live
+                self.watcher.watch_files(env_files(self.reconciler.live()))
         except Exception as exc:  # the daemon carries on with the last good state
             logger.exception("apply failed unexpectedly")
             self.say(f"apply failed unexpectedly: {exc!r}; still serving the last good state")

@@ -13,7 +13,7 @@ from typing import Any
 
 import gunicorn
 
-from .harness import HostdUp, site_yaml
+from .harness import HostdUp, serves, site_yaml, wait_until
 
 ALPHA, BETA = "alpha says hello\n", "beta says hello\n"
 
@@ -148,3 +148,55 @@ def test_a_site_venv_without_gunicorn_metadata_is_never_run_to_learn_its_version
     program = (up.home / "state" / "live" / "supervisor" / "programs" / "alpha.conf").read_text()
     assert f"{script} " in program and "--control-socket" in program, program
     assert not marker.exists(), marker.read_text()
+
+
+def write_env(path: Path, value: str, *, in_place: bool = False) -> None:
+    """The env file as an editor saves it: in place, or a new file renamed over it."""
+    text = f"GREETING='{value}'\n"
+    if in_place:
+        path.write_text(text)
+        return
+    tmp = path.with_name(f".{path.name}.new")
+    tmp.write_text(text)
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+def test_a_changed_env_file_is_applied_by_the_watcher_and_its_values_are_shown_nowhere(
+    instance: HostdUp,
+) -> None:
+    """Env files beside the site files and in a folder of their own: written in place
+    or replaced, the watcher applies them like a site file; no output or log of hostd
+    repeats a value."""
+    up = instance
+    up.watch = True
+    secrets = up.root / "secrets"
+    secrets.mkdir()
+    up.sites.mkdir()
+    beside, elsewhere = up.sites / "alpha.env", secrets / "beta.env"
+    values = ["s3cr3t-one", "s3cr3t-two", "s3cr3t-three", "s3cr3t-four"]
+    for path in (beside, elsewhere):
+        write_env(path, values[0])
+        path.chmod(0o600)
+    up.write_site("alpha", site_yaml(["alpha.test"], extra="env_file: alpha.env\n"))
+    up.write_site("beta", site_yaml(["beta.test"], extra=f"env_file: {elsewhere}\n"))
+    up.start()
+    assert up.get("alpha.test").body == f"alpha says {values[0]}\n"
+    for value, in_place in ((values[1], False), (values[2], True)):
+        for path in (beside, elsewhere):
+            write_env(path, value, in_place=in_place)
+        for site in ("alpha", "beta"):
+            wait_until(serves(up, f"{site}.test", f"{site} says {value}\n"), timeout=30,
+                       what=f"{site}'s env file applied by the watcher")  # fmt: skip
+    elsewhere.chmod(0o644)  # refused: beta keeps its last good version
+    wait_until(lambda: "has mode 0644" in str(up.status()["sites"]["beta"]["error"]),
+               timeout=30, what="the refused mode reported")  # fmt: skip
+    write_env(elsewhere, values[3])
+    wait_until(serves(up, "beta.test", f"beta says {values[3]}\n"), timeout=30,
+               what="the env file fixed")  # fmt: skip
+    outputs = [up.log(), (up.home / "log" / "hostd.log").read_text()]
+    outputs += [up.hostd(*a).stdout for a in (("status", "--json"), ("status",), ("plan",),
+                                              ("plan", "--json"), ("check", "--json"))]  # fmt: skip
+    outputs += [p.read_text() for p in (up.home / "log").rglob("hostd.log")]
+    for text in outputs:
+        assert not any(value in text for value in values), text
