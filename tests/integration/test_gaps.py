@@ -200,3 +200,30 @@ def test_a_changed_env_file_is_applied_by_the_watcher_and_its_values_are_shown_n
     outputs += [p.read_text() for p in (up.home / "log").rglob("hostd.log")]
     for text in outputs:
         assert not any(value in text for value in values), text
+
+
+def test_pausing_a_site_whose_file_is_invalid_pauses_its_last_good_version(
+    instance: HostdUp,
+) -> None:
+    """alpha's file broken after it went live: `hostd pause alpha` serves the 503 page
+    in front of the held version, status says so; `hostd resume` serves it again; the
+    file stays refused by name throughout."""
+    up = instance
+    two_sites(up)
+    up.write_site("alpha", site_yaml(["alpha.test"], extra="colour: blue\n"))
+    done = up.hostd("pause", "alpha", "--message", "Back soon")
+    assert done.returncode == 1 and "colour" in done.stdout, done.stdout + done.stderr
+    response = up.get("alpha.test")
+    assert response.status == 503 and "Back soon" in response.body, response
+    assert up.get("beta.test").body == BETA
+    entry = up.status()["sites"]["alpha"]
+    assert entry["paused"] == "Back soon" and "colour" in str(entry["error"]), entry
+    plan = up.hostd("plan").stdout
+    assert "alpha: rejected" in plan and "nothing to change" in plan, plan
+    up.stop()
+    up.start()
+    assert up.get("alpha.test").status == 503, "the pause of the held version survives"
+    done = up.hostd("resume", "alpha")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert up.get("alpha.test").body == ALPHA
+    assert up.status()["sites"]["alpha"]["paused"] is None
