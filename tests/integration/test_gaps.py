@@ -3,9 +3,11 @@ prefixes behave the same everywhere. Each against a real `hostd up`."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
+import socket
 import sysconfig
 import venv
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 
 import gunicorn
 
-from .harness import HostdUp, serves, site_yaml, wait_until
+from .harness import APPS, HostdUp, serves, site_yaml, wait_until
 
 ALPHA, BETA = "alpha says hello\n", "beta says hello\n"
 
@@ -227,3 +229,33 @@ def test_pausing_a_site_whose_file_is_invalid_pauses_its_last_good_version(
     assert done.returncode == 1, done.stdout + done.stderr
     assert up.get("alpha.test").body == ALPHA
     assert up.status()["sites"]["alpha"]["paused"] is None
+
+
+def upgrade_answer(up: HostdUp, path: str) -> bytes:
+    """The status line nginx answers a WebSocket upgrade request for `path` with."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection(("127.0.0.1", up.port), timeout=10) as sock:
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = b""
+        while b"\r\n" not in head:
+            chunk = sock.recv(1)
+            assert chunk, "nginx closed without an answer"
+            head += chunk
+    return head.strip()
+
+
+def test_websockets_false_under_a_prefix_turns_them_off_there(instance: HostdUp) -> None:
+    """`websockets: true` for the site and `false` under /plain/: the upgrade passes
+    everywhere but there, where the app answers plain HTTP."""
+    up = instance
+    up.write_site("ws", site_yaml(["ws.test"], root=APPS / "edge", wsgi="edgeapp:app",
+                                  extra="websockets: true\npaths:\n  /plain/:\n"
+                                        "    websockets: false\n"))  # fmt: skip
+    up.start()
+    assert upgrade_answer(up, "/chat").startswith(b"HTTP/1.1 101"), "on for the site"
+    assert upgrade_answer(up, "/plain/chat") == b"HTTP/1.1 200 OK", "off under /plain/"
+    assert up.get("ws.test", "/plain/x").body == "ws at /plain/x\n"
