@@ -67,6 +67,17 @@ class SiteError(HostdError):
         """This error with its file set, keeping line and key."""
         return SiteError(self.message, file=file, line=self.line, key=self.key)
 
+    # what the maintenance record says of the refused site, once the loader has asked
+    # (`pause_known`): its last good version is paused with `paused`, or resumed (None)
+    pause_known = False
+    paused: str | None = None
+
+    def with_pause(self, paused: str | None) -> SiteError:
+        """This error, carrying the pause its held last good version gets."""
+        error = SiteError(self.message, file=self.file, line=self.line, key=self.key)
+        error.pause_known, error.paused = True, paused
+        return error
+
     def __str__(self) -> str:
         where = str(self.file) if self.file else "<site>"
         if self.line is not None:

@@ -17,9 +17,9 @@ from hostd.core.plan import Change, plan_diff
 from hostd.core.selection import select_sites
 from hostd.core.timing import local_time, uptime
 from hostd.edges.generations import GenerationStore
-from hostd.edges.inputs import load_site, load_sites
+from hostd.edges.inputs import load_site
 from hostd.errors import EXIT_OK, EXIT_PROBLEM, SiteError
-from hostd.queries.plan import pending_preview
+from hostd.queries.plan import pending, sites_now
 from hostd.queries.status import collect_status
 
 
@@ -43,36 +43,48 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 def run_check(args: argparse.Namespace) -> int:
     layout, _ = view_of(args)
-    loaded = load_sites(layout.sites_dir, layout)
+    live = GenerationStore(layout.state_dir).live() if layout.state_dir.exists() else None
+    now = sites_now(layout, live)
+    loaded = dict(now.sites) if now.problem is None else {}
     for file in args.files:
         path = Path(file).absolute()
         try:
             loaded[path.stem] = load_site(path)
         except SiteError as exc:
             loaded[path.stem] = exc
-    live = GenerationStore(layout.state_dir).live() if layout.state_dir.exists() else None
     selection = select_sites(loaded, live.sites if live else {})
     wanted = {Path(f).stem for f in args.files} if args.files else set(loaded)
-    code = EXIT_PROBLEM if wanted & set(selection.rejected) else EXIT_OK
+    code = EXIT_PROBLEM if wanted & set(selection.rejected) or now.problem else EXIT_OK
     if args.json:
-        out(json.dumps(check_json(wanted, selection.sites, selection.rejected), indent=2))
+        document = check_json(wanted, selection.sites, selection.rejected)
+        if now.problem:
+            document.update(ok=False, sites_folder=now.problem)
+        out(json.dumps(document, indent=2))
         return code
+    if now.problem:
+        out(f"sites folder: {now.problem}")
     for name in sorted(wanted):
         if name in selection.rejected:
             out(f"invalid: {selection.rejected[name]}")
         elif name in selection.sites:
             out(f"ok: {name} ({', '.join(selection.sites[name].domains)})")
-    if not loaded:
+    if not loaded and not now.problem:
         out(f"no site files in {layout.sites_dir}")
-    return EXIT_PROBLEM if wanted & set(selection.rejected) else EXIT_OK
+    return code
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    preview = pending_preview(*view_of(args))
+    preview, problem = pending(*view_of(args))
+    code = EXIT_PROBLEM if problem else EXIT_OK
     if args.json:
         diff = plan_diff(preview.live_files, preview.files)
-        out(json.dumps(plan_json(preview.plan, preview.selection.rejected, diff), indent=2))
-        return EXIT_OK
+        document = plan_json(preview.plan, preview.selection.rejected, diff)
+        if problem:
+            document["sites_folder"] = problem
+        out(json.dumps(document, indent=2))
+        return code
+    if problem:
+        out(f"sites folder: {problem}")
     for site in preview.plan.sites:
         if site.name in preview.selection.rejected:
             continue
@@ -93,7 +105,7 @@ def run_plan(args: argparse.Namespace) -> int:
         sys.stdout.write(diff)
     elif preview.plan.is_empty:
         out("nothing to change")
-    return EXIT_OK
+    return code
 
 
 def run_status(args: argparse.Namespace) -> int:

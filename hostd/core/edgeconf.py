@@ -132,7 +132,7 @@ def websocket_timeout(policies: Policies, where: Location) -> int | None:
     """The idle timeout of a location that takes WebSocket upgrades; None if it does not."""
     timeout = policies.websockets
     if where.path is not None and where.path.websockets is not None:
-        timeout = where.path.websockets
+        timeout = where.path.websockets or None  # 0: `websockets: false` here
     return timeout
 
 

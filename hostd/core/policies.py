@@ -55,7 +55,7 @@ class PathPolicy:
     allow: tuple[str, ...] | None = None
     deny: tuple[str, ...] | None = None
     rate_limit: RateLimit | None = None
-    websockets: int | None = None  # idle timeout in seconds
+    websockets: int | None = None  # idle timeout in seconds; 0: off here (`false`)
     max_body: str | None = None
 
     @property
@@ -321,7 +321,8 @@ def _paths(value: Field, static_prefixes: set[str]) -> tuple[PathPolicy, ...]:
         if "rate_limit" in fields:
             policy["rate_limit"] = _rate_limit(fields["rate_limit"], "paths.*.rate_limit")
         if "websockets" in fields:
-            policy["websockets"] = _websockets(fields["websockets"], "paths.*.websockets")
+            # `false` under a prefix turns them off there (0), even if the site has them
+            policy["websockets"] = _websockets(fields["websockets"], "paths.*.websockets") or 0
         if "max_body" in fields:
             policy["max_body"] = _size(fields["max_body"], "paths.*.max_body")
         out.append(PathPolicy(**policy))

@@ -7,7 +7,7 @@ duplicate domains stay with the site that serves them now.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hostd.core.site import Site, duplicate_domain_errors
 from hostd.errors import SiteError
@@ -29,7 +29,7 @@ def select_sites(
     """Each loaded site's new version, or its last good one where the new is refused.
 
     Sites outside `only` keep their live version; a site whose file is gone is
-    dropped; a refused site keeps its live version, or stays out if it is new.
+    dropped; a refused site keeps its live version (`held`), or stays out if it is new.
     """
     sites: dict[str, Site] = {}
     rejected: dict[str, SiteError] = {}
@@ -41,7 +41,7 @@ def select_sites(
         elif isinstance(entry, SiteError):
             rejected[name] = entry
             if name in live:
-                sites[name] = live[name]
+                sites[name] = held(live[name], entry)
         elif entry is not None:
             sites[name] = entry
     holders = {domain: name for name, site in live.items() for domain in site.domains}
@@ -53,6 +53,14 @@ def select_sites(
             else:
                 del sites[name]
     return Selection(sites, rejected)
+
+
+def held(live: Site, error: SiteError) -> Site:
+    """The last good version of a refused site, paused or resumed as `error` carries
+    it from the maintenance record (`hostd pause` works on an invalid file too)."""
+    if error.pause_known and live.paused != error.paused:
+        return replace(live, paused=error.paused)
+    return live
 
 
 def reverted(

@@ -260,7 +260,8 @@ _POLICY_KEYS = (
         minimum=1, maximum=100000),
     Key("paths.*.rate_limit.burst", (INTEGER,), "Requests above the rate at once.", default=0,
         minimum=0, maximum=100000),
-    Key("paths.*.websockets", (BOOLEAN, MAPPING), "As `websockets`, for this prefix."),
+    Key("paths.*.websockets", (BOOLEAN, MAPPING), "As `websockets`, for this prefix; `false` turns "
+        "them off here even where the site has them on."),
     Key("paths.*.websockets.timeout", (INTEGER,), "Idle seconds.", default=3600, minimum=1,
         maximum=86400),
     Key("paths.*.max_body", (STRING, INTEGER), "As `max_body`, for this prefix.",

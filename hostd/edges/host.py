@@ -24,7 +24,6 @@ from hostd.core.render import program_user, templates_dir
 from hostd.core.settings import Settings
 from hostd.core.site import Site
 from hostd.edges.fs import write_atomic
-from hostd.edges.runner import Runner
 from hostd.errors import HostdError, InstanceError
 
 GUNICORN_CONFIG = "gunicorn.conf.py"  # in the templates folder
@@ -79,12 +78,33 @@ def installed_version(gunicorn: Path) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
+# gunicorn's own source, where `version_info = (major, minor, patch)` is written
+SOURCE = "lib/python3*/*-packages/gunicorn/__init__.py"
+_VERSION_INFO = re.compile(r"^version_info\s*=\s*\(\s*(\d+)\s*,\s*(\d+)", re.MULTILINE)
+
+
+def source_version(gunicorn: Path) -> tuple[int, int] | None:
+    """(major, minor) of the gunicorn at `gunicorn` as its package's `__init__.py`
+    writes it, read as text (nothing of a site's venv is run); None if there is not
+    exactly one such file or it says no version."""
+    found = list(gunicorn.parent.parent.glob(SOURCE))
+    if len(found) != 1:
+        return None
+    try:
+        with found[0].open("rb") as handle:
+            text = handle.read(64 * 1024).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    match = _VERSION_INFO.search(text)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
 class Gunicorns:
     """Which gunicorns take --control-socket, asked once per file version: from their
-    package metadata, else (with a runner) from `gunicorn --version`."""
+    package metadata, else from their package's source read as text. A site's venv
+    is never run to find out (it would run the site's code as hostd's user)."""
 
-    def __init__(self, runner: Runner | None = None) -> None:
-        self.runner = runner
+    def __init__(self) -> None:
         self._versions: dict[tuple[Path, float], tuple[int, int]] = {}
 
     def version(self, path: Path) -> tuple[int, int]:
@@ -93,15 +113,9 @@ class Gunicorns:
         except OSError:
             return (0, 0)
         if key not in self._versions:
-            self._versions[key] = installed_version(path) or self._asked(path)
+            found = installed_version(path) or source_version(path)
+            self._versions[key] = found or (0, 0)
         return self._versions[key]
-
-    def _asked(self, path: Path) -> tuple[int, int]:
-        if self.runner is None:
-            return (0, 0)
-        done = self.runner.run([str(path), "--version"], timeout=30, check=False)
-        match = _VERSION.search(done.output)
-        return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
     def takes_control_socket(self, path: Path) -> bool:
         return self.version(path) >= CONTROL_SOCKET_SINCE

@@ -289,6 +289,7 @@ class SiteFolder:
     inode): deleting the files one by one removes the sites, the last one too, while
     an empty folder put in its place (a failed mount, a new checkout) removes nothing.
     A file named `.no-sites` in an empty folder removes the last sites in any case.
+    `read_only` (`hostd plan`, `hostd check`): the same answer, `record` left as it is.
     """
 
     def __init__(
@@ -298,8 +299,10 @@ class SiteFolder:
         layout: Layout | None = None,
         record: Path | None = None,
         pauses: Path | None = None,
+        read_only: bool = False,
     ) -> None:
         self.folder = folder
+        self.read_only = read_only
         self.live_sites = live_sites
         self.layout = layout
         self.record = record
@@ -315,12 +318,13 @@ class SiteFolder:
             except OSError as exc:
                 problem = f"the sites folder {self.folder} cannot be read: {exc.strerror}"
         if problem is not None:
-            if self.record is not None:  # an empty folder in its place is not this one
+            if self.record is not None and not self.read_only:
+                # an empty folder in its place is not this one
                 with contextlib.suppress(OSError):
                     self.record.unlink(missing_ok=True)
             raise SitesFolderError(f"{problem}: {keeping}")
         identity = (info.st_dev, info.st_ino)
-        if loaded and self.record is not None:
+        if loaded and self.record is not None and not self.read_only:
             with contextlib.suppress(OSError):  # a read-only view (plan, status)
                 write_folder_identity(self.record, identity)
         same = self.record is not None and read_folder_identity(self.record) == identity

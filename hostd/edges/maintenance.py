@@ -39,11 +39,15 @@ def set_pause(file: Path, site: str, message: str | None) -> None:
 
 
 def with_pauses(sites: Mapping[str, Site | SiteError], file: Path) -> dict[str, Site | SiteError]:
-    """`sites`, the paused ones marked with their message."""
+    """`sites`, the paused ones marked with their message; a refused site's error
+    carries its pause (or none), for the last good version it holds."""
     pauses = read_pauses(file)
-    return {
-        name: dataclasses.replace(entry, paused=pauses[name])
-        if isinstance(entry, Site) and name in pauses
-        else entry
-        for name, entry in sites.items()
-    }
+    out: dict[str, Site | SiteError] = {}
+    for name, entry in sites.items():
+        if isinstance(entry, SiteError):
+            out[name] = entry.with_pause(pauses.get(name))
+        elif name in pauses:
+            out[name] = dataclasses.replace(entry, paused=pauses[name])
+        else:
+            out[name] = entry
+    return out

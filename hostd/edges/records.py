@@ -196,6 +196,34 @@ def write_folder_identity(path: Path, identity: tuple[int, int]) -> None:
         _write(path, {"device": identity[0], "inode": identity[1]}, 0o644)
 
 
+# -- healed.json: what damage to state/ hostd healed since it started -------------------
+
+HEALED = "healed.json"
+KEEP_HEALINGS = 10
+
+
+def read_healings(path: Path) -> list[dict[str, Any]]:
+    """Each healing since the instance started, oldest first: {"at": epoch, "detail"}."""
+    data = _read(path)
+    entries = data if isinstance(data, list) else []
+    return [
+        {"at": float(e["at"]), "detail": str(e["detail"])}
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("at"), (int, float)) and "detail" in e
+    ]
+
+
+def record_healing(path: Path, detail: str) -> None:
+    """Add a healing (the last `KEEP_HEALINGS` are kept)."""
+    entries = [*read_healings(path), {"at": time.time(), "detail": detail}]
+    _write(path, entries[-KEEP_HEALINGS:], 0o644)
+
+
+def forget_healings(path: Path) -> None:
+    """A new start: what earlier runs healed is history (hostd.log keeps it)."""
+    path.unlink(missing_ok=True)
+
+
 # -- up.json: the running `hostd up` ----------------------------------------------------
 
 

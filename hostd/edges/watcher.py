@@ -1,21 +1,24 @@
 """Watching the sites folder (inotify through watchdog): site files in, signals out.
 
 Only `*.yaml`/`*.yml` that are not dotfiles or editor temporaries count; a
-move counts for both of its names. The watcher only says "something changed";
-what changed is for the next apply to find out.
+move counts for both of its names. So do the sites' env files (`watch_files`),
+wherever they are: their folders are watched too, and only their names count
+(the watcher sees paths, never what the files hold). The watcher only says
+"something changed"; what changed is for the next apply to find out.
 """
 
 from __future__ import annotations
 
 import contextlib
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
 
+from hostd.core.generation import Generation
 from hostd.core.site import is_site_file
 
 
@@ -31,6 +34,7 @@ class _Handler(FileSystemEventHandler):
         self.changed = changed
         self.folder = str(folder)
         self.lost = lost
+        self.files: frozenset[str] = frozenset()  # env files, by path
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
@@ -43,8 +47,20 @@ class _Handler(FileSystemEventHandler):
             self.lost()  # the watched folder itself went: watch whatever comes next
             self.changed()
             return
-        if touches_site_file(event):
+        if touches_site_file(event) or touches_one_of(event, self.files):
             self.changed()
+
+
+def touches_one_of(event: FileSystemEvent, files: Collection[str]) -> bool:
+    if event.is_directory:
+        return False
+    return any(str(p) in files for p in (event.src_path, getattr(event, "dest_path", "")) if p)
+
+
+def env_files(live: Generation | None) -> set[Path]:
+    """The env files of the live sites (a refused site's held version's too)."""
+    sites = live.sites.values() if live else ()
+    return {site.env_file for site in sites if site.env_file is not None}
 
 
 def folder_identity(folder: Path) -> tuple[int, int] | None:
@@ -72,7 +88,20 @@ class SiteWatcher:
         self._handler = _Handler(changed, folder, self._lost)
         self._watch: ObservedWatch | None = None
         self._identity: tuple[int, int] | None = None
+        self._others: dict[Path, ObservedWatch] = {}  # folders of env files elsewhere
         self._schedule(folder_identity(folder))
+
+    def watch_files(self, files: Collection[Path]) -> None:
+        """Call `changed` also when one of `files` (the live sites' env files) is
+        written, replaced, moved, deleted or changes mode."""
+        self._handler.files = frozenset(str(f) for f in files)
+        folders = {f.parent for f in files} - {self.folder}
+        for folder in set(self._others) - folders:
+            with contextlib.suppress(KeyError, OSError):
+                self.observer.unschedule(self._others.pop(folder))
+        for folder in folders - set(self._others):
+            with contextlib.suppress(OSError):  # a missing folder: the apply says so
+                self._others[folder] = self.observer.schedule(self._handler, str(folder))
 
     def _schedule(self, identity: tuple[int, int] | None) -> None:
         if self._watch is not None:

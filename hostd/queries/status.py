@@ -14,12 +14,20 @@ from hostd.core.program import ProgramInfo
 from hostd.core.render import served_fingerprint
 from hostd.core.settings import Settings
 from hostd.core.site import Site, Tls
+from hostd.core.timing import local_time
 from hostd.edges.certstore import read_certificate
 from hostd.edges.generations import GenerationStore
 from hostd.edges.host import tool
 from hostd.edges.logfiles import last_error_event
 from hostd.edges.nginx import served_fingerprint_at
-from hostd.edges.records import crash_loops_path, read_crash_loops, read_last_apply, read_state
+from hostd.edges.records import (
+    HEALED,
+    crash_loops_path,
+    read_crash_loops,
+    read_healings,
+    read_last_apply,
+    read_state,
+)
 from hostd.edges.supervisor import XmlRpcSupervisor
 from hostd.errors import InstanceError, SupervisorError
 
@@ -56,6 +64,8 @@ class Status:
     # what the instance as a whole is not doing as asked: the last apply's error
     # (a sites folder that is missing, unreadable or empty), damaged state skipped
     warnings: list[str] = field(default_factory=list)
+    # what damage to state/ was healed since the instance started: {"at", "detail"}
+    healed: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +74,7 @@ class Status:
             "supervisor": self.supervisor,
             "sites": {site.name: site.to_json() for site in self.sites},
             "warnings": list(self.warnings),
+            "healed": list(self.healed),
         }
 
 
@@ -125,7 +136,9 @@ def collect_status(layout: Layout, settings: Settings) -> Status:
             )
         )
     warnings = [error] if (error := read_last_apply(layout.state_file).get("error")) else []
-    return Status(live.id if live else None, nginx, supervisor, sites, warnings)
+    healed = read_healings(layout.state_dir / HEALED)
+    warnings += [f"state healed at {local_time(h['at'])}: {h['detail']}" for h in healed]
+    return Status(live.id if live else None, nginx, supervisor, sites, warnings, healed)
 
 
 def _processes(

@@ -34,8 +34,8 @@ from hostd.core.settings import Settings
 from hostd.core.timing import Debouncer
 from hostd.edges.fs import claim_instance
 from hostd.edges.inputs import builtin_site
-from hostd.edges.records import UpRecord, write_up
-from hostd.edges.watcher import SiteWatcher
+from hostd.edges.records import HEALED, UpRecord, forget_healings, write_up
+from hostd.edges.watcher import SiteWatcher, env_files
 from hostd.runtime.guard import ProgramGuard
 from hostd.runtime.metrics import serving_figures
 from hostd.runtime.wiring import Wired, make_cert_manager, wire
@@ -204,6 +204,7 @@ class Daemon:
             folder.mkdir(parents=True, exist_ok=True)
         layout.run_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
         (layout.nginx_prefix / "tmp").mkdir(parents=True, exist_ok=True)
+        forget_healings(layout.state_dir / HEALED)  # status shows what this start heals
 
     def _start_watching(self) -> None:
         if self.watch:
@@ -245,6 +246,8 @@ class Daemon:
             if reread:
                 self.reconciler.builtin = builtin_site(self.layout)
             report = self.reconciler.apply()
+            if self.watcher is not None:  # the env files of the sites now live
+                self.watcher.watch_files(env_files(self.reconciler.live()))
         except Exception as exc:  # the daemon carries on with the last good state
             logger.exception("apply failed unexpectedly")
             self.say(f"apply failed unexpectedly: {exc!r}; still serving the last good state")

@@ -29,7 +29,7 @@ from hostd.edges.host import Gunicorns, LocalHost, host_facts, tool
 from hostd.edges.inputs import SiteFolder, builtin_site
 from hostd.edges.nginx import NginxProcess
 from hostd.edges.preflight import HttpPreflight
-from hostd.edges.records import SITES_FOLDER, StateJournal
+from hostd.edges.records import HEALED, SITES_FOLDER, StateJournal, record_healing
 from hostd.edges.runner import Runner, SubprocessRunner
 from hostd.edges.supervisor import XmlRpcSupervisor
 from hostd.edges.verify import AppVerifier
@@ -62,17 +62,23 @@ def nginx_of(layout: Layout, facts: HostFacts, runner: Runner) -> NginxProcess:
 
 
 def state_healer(events: EventLog) -> Callable[[str], None]:
-    """How the generation store says what damage it healed: a warning in hostd.log."""
+    """How the generation store says what damage it healed: a warning in hostd.log,
+    and an entry in state/healed.json that `hostd status` shows."""
+    record = events.layout.state_dir / HEALED
 
     def healed(detail: str) -> None:
         events.emit("state-healed", level=logging.WARNING, detail=detail)
+        try:
+            record_healing(record, detail)
+        except OSError as exc:  # a full disk: hostd.log still has it
+            events.emit("state-not-recorded", error=str(exc))
 
     return healed
 
 
 def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wired:
     runner = runner or SubprocessRunner()
-    gunicorns = Gunicorns(runner)
+    gunicorns = Gunicorns()
     facts = host_facts(layout, settings, gunicorns)
     nginx = nginx_of(layout, facts, runner)
     supervisor = XmlRpcSupervisor(layout.supervisor_socket)

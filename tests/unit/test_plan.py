@@ -38,6 +38,17 @@ def test_a_refused_site_keeps_its_live_version() -> None:
     assert selection.rejected == {"blog": error}
 
 
+def test_a_refused_sites_held_version_is_paused_and_resumed_as_its_error_carries() -> None:
+    """`hostd pause` of a site whose file is refused pauses the last good version;
+    resume lifts it; an error that does not know the record leaves it as it is."""
+    live = {"blog": site("blog", "blog.com")}
+    paused = select_sites({"blog": refused("blog").with_pause("Back soon")}, live)
+    assert paused.sites["blog"].paused == "Back soon"
+    resumed = select_sites({"blog": refused("blog").with_pause(None)}, paused.sites)
+    assert resumed.sites["blog"].paused is None
+    assert select_sites({"blog": refused("blog")}, paused.sites).sites == paused.sites
+
+
 def test_a_refused_new_site_is_left_out() -> None:
     """A new site that does not load is reported and not served at all."""
     error = refused("shop")

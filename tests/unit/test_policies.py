@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from hostd.core.edgeconf import locations, proxy, websocket_timeout
 from hostd.core.policies import Hsts, PathPolicy, Policies, RateLimit
 from hostd.core.site import parse_site, site_from_dict
 from hostd.errors import SiteError
@@ -45,6 +46,15 @@ def test_every_policy_parses_and_survives_a_round_trip() -> None:
         PathPolicy("/api/", basic_auth=False, rate_limit=RateLimit(1), websockets=3600),
     )
     assert site_from_dict(site.to_dict()) == site
+
+
+def test_websockets_false_under_a_prefix_is_off_there_even_when_the_site_has_them() -> None:
+    site = parse_site(FILE, BASE + "websockets: true\npaths: {/x/: {websockets: false}}\n")
+    assert site.policies.paths == (PathPolicy("/x/", websockets=0),)
+    assert site_from_dict(site.to_dict()) == site
+    where = {w.path.prefix: w for w in locations("a", site.policies) if w.path is not None}
+    assert websocket_timeout(site.policies, where["/x/"]) is None
+    assert proxy(site.policies, where["/x/"]) == []
 
 
 BAD = [
