@@ -58,3 +58,19 @@ def declares_default_server(text: str) -> bool:
     return any(
         "default_server" in line.split("#", 1)[0] and "listen" in line for line in text.splitlines()
     )
+
+
+# http-level directives hostd's include sets unless the machine's nginx.conf does
+HASH_DIRECTIVES = ("server_names_hash_bucket_size", "server_names_hash_max_size")
+
+
+def directives_set(text: str, names: tuple[str, ...] = HASH_DIRECTIVES) -> frozenset[str]:
+    """Which of `names` an nginx config sets on a line of its own (comments ignored):
+    Debian's nginx.conf ships `# server_names_hash_bucket_size 64;` for admins to
+    uncomment, and nginx refuses the directive twice."""
+    found = set()
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if words and words[0] in names:
+            found.add(words[0])
+    return frozenset(found)

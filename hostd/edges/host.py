@@ -3,12 +3,11 @@ hostd runs, the gunicorns the sites use, and where hostd itself is installed.
 
 Folders: nginx opens a site's log files even to validate, so they exist first.
 System mode: a run folder the site's user owns (its gunicorn binds there), and log
-folders readable by the `adm` group, as Debian does for /var/log.
+folders as Debian keeps /var/log/nginx (`hostd.edges.log_folders`).
 """
 
 from __future__ import annotations
 
-import grp
 import os
 import pwd
 import re
@@ -18,12 +17,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import hostd
+from hostd.core.attachment import directives_set
 from hostd.core.facts import HostFacts
 from hostd.core.layout import Layout, Mode
 from hostd.core.render import program_user
 from hostd.core.settings import Settings
 from hostd.core.site import Site
 from hostd.edges.fs import write_atomic
+from hostd.edges.log_folders import adm_group
+from hostd.edges.log_folders import prepare as prepare_log_folder
 from hostd.edges.runner import Runner
 from hostd.errors import HostdError, InstanceError
 
@@ -121,7 +123,30 @@ def host_facts(layout: Layout, settings: Settings, gunicorns: Gunicorns) -> Host
         control_socket_gunicorns=frozenset(control),
         nginx_user=_nginx_user(layout),
         templates=Path(templates) if templates else None,
+        ipv6=_listens_ipv6(layout, settings),
+        machine_directives=_machine_directives(layout),
     )
+
+
+def _listens_ipv6(layout: Layout, settings: Settings) -> bool:
+    """System mode on every IPv4 address of a machine with IPv6: on [::] too, as
+    Debian's default site did before hostd's catch-all replaced it."""
+    if layout.mode is not Mode.SYSTEM or settings.http.listen not in ("0.0.0.0", "*"):
+        return False
+    try:
+        return bool(Path("/proc/net/if_inet6").read_text().strip())
+    except OSError:
+        return False
+
+
+def _machine_directives(layout: Layout) -> frozenset[str]:
+    """The hash sizes the machine's nginx.conf sets itself (hostd's include then does not)."""
+    if layout.machine is None:
+        return frozenset()
+    try:
+        return directives_set(layout.machine.nginx_conf.read_text())
+    except OSError:
+        return frozenset()
 
 
 def _nginx_user(layout: Layout) -> str | None:
@@ -145,24 +170,18 @@ def prepare_site_folders(sites: Mapping[str, Site], facts: HostFacts) -> None:
     system = layout.mode is Mode.SYSTEM
     if not layout.gunicorn_conf.exists():
         write_atomic(layout.gunicorn_conf, "# hostd: gunicorn takes its settings from flags\n")
-    adm = _group_id("adm") if system else None
+    adm = adm_group() if system else None
     for name, site in sites.items():
         logs = layout.site_log_dir(name)
-        logs.mkdir(parents=True, exist_ok=True, mode=0o750)
-        if adm is not None:
-            os.chown(logs, 0, adm)
+        if system:
+            prepare_log_folder(logs, adm)
+        else:
+            logs.mkdir(parents=True, exist_ok=True, mode=0o750)
         if system:
             run = layout.site_run_dir(name)
             run.mkdir(parents=True, exist_ok=True, mode=0o755)
             user = pwd.getpwnam(program_user(site, facts) or "root")
             os.chown(run, user.pw_uid, user.pw_gid)
-
-
-def _group_id(name: str) -> int | None:
-    try:
-        return grp.getgrnam(name).gr_gid
-    except KeyError:
-        return None
 
 
 class LocalHost:

@@ -14,6 +14,7 @@ from hostd.core.render import served_fingerprint
 from hostd.core.settings import Settings
 from hostd.core.site import Site, Tls
 from hostd.edges.certstore import read_certificate
+from hostd.edges.daemon_state import daemon_state
 from hostd.edges.generations import GenerationStore
 from hostd.edges.host import tool
 from hostd.edges.logfiles import last_error_event
@@ -52,9 +53,11 @@ class Status:
     # what the instance as a whole is not doing as asked: the last apply's error
     # (a sites folder that is missing, unreadable or empty), damaged state skipped
     warnings: list[str] = field(default_factory=list)
+    daemon: str = "unknown"  # hostd's own: "running (pid N)" or "not running (...)"
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "daemon": self.daemon,
             "generation": self.generation,
             "nginx": self.nginx,
             "supervisor": self.supervisor,
@@ -119,7 +122,9 @@ def collect_status(layout: Layout, settings: Settings) -> Status:
             )
         )
     warnings = [error] if (error := read_last_apply(layout.state_file).get("error")) else []
-    return Status(live.id if live else None, nginx, supervisor, sites, warnings)
+    return Status(
+        live.id if live else None, nginx, supervisor, sites, warnings, daemon_state(layout)
+    )
 
 
 def last_error(
