@@ -17,10 +17,11 @@ import sys
 from collections.abc import Sequence
 
 from hostd.cli import apply, certs, daemons, dashboard, export, figures, inspect, logs
+from hostd.cli import init as init_command
 from hostd.cli.common import common_options
 from hostd.errors import EXIT_INTERRUPTED, EXIT_OK, HostdError, UsageError
 
-GROUPS = (daemons, apply, inspect, certs, logs, dashboard, figures, export)
+GROUPS = (daemons, apply, inspect, certs, logs, dashboard, figures, export, init_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

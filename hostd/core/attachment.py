@@ -74,3 +74,31 @@ def directives_set(text: str, names: tuple[str, ...] = HASH_DIRECTIVES) -> froze
         if words and words[0] in names:
             found.add(words[0])
     return frozenset(found)
+
+
+def without_supervisor_include(text: str, glob: str) -> str | None:
+    """`text` with `glob` taken out of its [include] files again (and the section, if
+    hostd added it alone), or None if it is not there: what `hostd init --undo` writes."""
+    lines = text.splitlines()
+    section = None
+    for index, line in enumerate(lines):
+        match = _SECTION.match(line)
+        if match:
+            section = match.group("name").strip()
+            continue
+        files = _FILES.match(line)
+        if section != "include" or not files:
+            continue
+        values = files.group("value").split()
+        if glob not in values:
+            return None
+        rest = [value for value in values if value != glob]
+        if rest:
+            lines[index] = f"{files.group('key')} {' '.join(rest)}"
+        else:
+            del lines[index]
+            header = next(i for i in range(index - 1, -1, -1) if _SECTION.match(lines[i]))
+            if all(not other.strip() for other in lines[header + 1 : index + 1]):
+                del lines[header:index]
+        return "\n".join(lines).rstrip("\n") + "\n"
+    return None

@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from hostd.core.attachment import directives_set
+from hostd.core.attachment import (
+    directives_set,
+    with_supervisor_include,
+    without_supervisor_include,
+)
 from hostd.core.facts import HostFacts
-from hostd.core.layout import system_layout
+from hostd.core.init_text import EXAMPLE_NAME, EXAMPLE_SITE, hostd_toml
+from hostd.core.layout import Mode, system_layout
 from hostd.core.render import render_generation
 from hostd.core.reserved import reserved_name_problem
+from hostd.core.settings import default_settings, parse_settings
 from hostd.core.site import parse_site
 from hostd.core.tmpfiles import render_tmpfiles
 from hostd.errors import SettingsError
@@ -69,3 +75,32 @@ def test_tmpfiles_makes_each_run_folder_for_its_user() -> None:
     assert "d /run/hostd/shop 0755 www-data www-data -\n" in text
     with pytest.raises(SettingsError):
         render_tmpfiles(system_layout(), {"shop": ("www data", "x")})
+
+
+DEBIAN_SUPERVISORD = """\
+[unix_http_server]
+file=/var/run/supervisor.sock
+
+[include]
+files = /etc/supervisor/conf.d/*.conf
+"""
+
+
+@pytest.mark.parametrize("text", [DEBIAN_SUPERVISORD, "[supervisord]\nnodaemon=true\n"])
+def test_undo_takes_out_exactly_the_include_it_put_in(text: str) -> None:
+    glob = "/var/lib/hostd/live/supervisor/programs/*.conf"
+    added = with_supervisor_include(text, glob)
+    assert added is not None and glob in added
+    assert without_supervisor_include(added, glob) == text
+    assert without_supervisor_include(text, glob) is None
+
+
+def test_the_example_site_is_a_site_once_uncommented() -> None:
+    body = EXAMPLE_SITE.split("\n#\n", 1)[1]  # after the header
+    text = "\n".join(line[2:].split("  #")[0] for line in body.splitlines()) + "\n"
+    site = parse_site(Path("/etc/hostd/sites.d/shop.yaml"), text)
+    assert site.domains[0] == "shop.example.org" and site.app.user == "www-data"
+    assert not EXAMPLE_NAME.endswith((".yaml", ".yml"))
+    assert parse_settings(hostd_toml(), Path("hostd.toml"), Mode.SYSTEM) == default_settings(
+        Mode.SYSTEM
+    )
