@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from pathlib import Path
 
 from hostd.core.layout import Layout, Mode
 from hostd.edges.records import read_up
@@ -17,6 +18,8 @@ def daemon_state(layout: Layout) -> str:
         fd = os.open(layout.up_lock, os.O_RDONLY)
     except FileNotFoundError:
         return f"not running (start it: {command})"
+    except PermissionError:  # the lock is root's: the pid up.json records, if alive
+        return _by_pid(layout, command)
     except OSError as exc:
         return f"unknown ({layout.up_lock}: {exc.strerror})"
     try:
@@ -26,4 +29,17 @@ def daemon_state(layout: Layout) -> str:
         return f"running (pid {record.pid})" if record else "running"
     finally:
         os.close(fd)
+    return f"not running (start it: {command})"
+
+
+def _by_pid(layout: Layout, command: str) -> str:
+    record = read_up(layout)
+    if record is None:
+        return f"not running (start it: {command})"
+    try:
+        cmdline = Path(f"/proc/{record.pid}/cmdline").read_bytes()
+    except OSError:
+        return f"not running (start it: {command})"
+    if b"hostd" in cmdline:
+        return f"running (pid {record.pid})"
     return f"not running (start it: {command})"

@@ -29,7 +29,10 @@ def adm_group() -> int | None:
 
 def is_hostd_folder(folder: Path) -> bool:
     """A site log folder hostd made (marked, or from before the marker: app.log in it)."""
-    return (folder / MARKER).is_file() or (folder / "app.log").is_file()
+    try:
+        return (folder / MARKER).is_file() or (folder / "app.log").is_file()
+    except OSError:  # another program's private folder (/var/log/private is 0700)
+        return False
 
 
 def prepare(folder: Path, adm: int | None) -> None:
