@@ -49,6 +49,14 @@ def hostd_toml() -> str:
 # enabled = true
 # listen = "127.0.0.1"
 # port = {SYSTEM_METRICS_PORT}
+
+[notify]                      # alerts: one message per event, repeats held back
+# webhook = "https://hooks.example.org/hostd"   # gets a JSON body
+# email_to = "ops@example.org"                  # several: comma-separated
+# email_from = ""             # "" = hostd@<this machine's name>
+# smtp_host = "{s.notify.smtp_host}"       # the local MTA
+# smtp_port = {s.notify.smtp_port}
+# repeat_after = {s.notify.repeat_after}       # seconds before the same alert is sent again
 """
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ logger = logging.getLogger("hostd")
 class EventLog:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
+        # called with every record after it is written (the notifier of [notify])
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def emit(
         self, event: str, site: str | None = None, *, level: int = logging.INFO, **fields: Any
@@ -41,6 +44,11 @@ class EventLog:
         for path in targets:
             _append(path, line, group)
         logger.log(level, "%s", " ".join(_pair(k, v) for k, v in record.items() if k != "ts"))
+        for listener in self.listeners:
+            try:
+                listener(record)
+            except Exception:  # an alert that cannot be sent never stops hostd
+                logger.exception("a listener of event %s failed", event)
 
 
 def _pair(key: str, value: Any) -> str:
