@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -14,6 +15,8 @@ from typing import Any
 ALERTED = {
     "certificate-failed": "a certificate could not be obtained or renewed",
     "crash-loop": "a site's program keeps crashing: hostd holds it back before it starts it again",
+    "crash-loop-ended": "a site's program runs steadily again after a crash loop",
+    "certificate-expiring": "a certificate expires within 14 days and was not renewed",
     "rollback": "an apply was rolled back: the previous generation serves",
     "apply-error": "an apply could not run (the sites folder missing or unreadable, a daemon down)",
 }
@@ -84,3 +87,15 @@ def email_message(
     message["To"] = ", ".join(recipients)
     message.set_content(body_text(alert, host, suppressed))
     return message
+
+
+EXPIRY_WARNING = timedelta(days=14)
+
+
+def expiring(not_after: Mapping[str, datetime], now: datetime) -> dict[str, int]:
+    """The sites whose certificate ends within EXPIRY_WARNING of `now`: days left."""
+    return {
+        site: max(0, (end - now).days)
+        for site, end in sorted(not_after.items())
+        if end - now < EXPIRY_WARNING
+    }

@@ -48,6 +48,7 @@ class ProgramGuard:
         live = self.reconciler.live()
         sites = live.sites if live else {}
         now = time.time()
+        looping = set(policy.retries)
         for name, info in self.supervisor.all_info().items():
             if name not in sites:
                 continue
@@ -62,6 +63,8 @@ class ProgramGuard:
             elif action is Action.START and retry is not None:
                 self.supervisor.start(name)
                 self.events.emit("crash-loop-retry", site=name, attempt=retry.attempts)
+        for name in sorted(looping - set(policy.retries)):  # steady again: out of backoff
+            self.events.emit("crash-loop-ended", site=name)
         for name in set(policy.retries) - set(sites):
             policy.forget(name)
         write_crash_loops(crash_loops_path(self.layout), policy.retries)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from .harness import HostdUp, free_port, site_yaml, wait_until
+from .harness import APPS, HostdUp, free_port, site_yaml, wait_until
 
 
 class Inbox:
@@ -100,3 +101,33 @@ def test_a_vanished_sites_folder_alerts_once_by_webhook_and_e_mail(
     sent = json.loads(record.read_text())["apply-error:-"]
     assert sent["sent"] == 1 and sent["last_error"] is None
     assert up.get("alpha.test").body == "alpha says hello\n"
+
+
+def test_a_crash_loop_alerts_when_it_starts_and_when_it_ends(
+    instance: HostdUp, receiver: tuple[list[dict[str, Any]], int]
+) -> None:
+    """An app that keeps dying, then is fixed (no change to its site file): two alerts."""
+    posts, http_port = receiver
+    up = instance
+    app = up.root / "flaky"
+    shutil.copytree(APPS / "flaky", app, ignore=shutil.ignore_patterns("__pycache__"))
+    source = app / "flaky.py"
+    source.write_text(source.read_text().replace(
+        "    os.kill(os.getppid(), signal.SIGTERM)",
+        "    if not os.path.exists(os.path.join(os.path.dirname(__file__), 'fixed')):\n"
+        "        os.kill(os.getppid(), signal.SIGTERM)",
+    ))  # fmt: skip
+    up.home.mkdir(parents=True, exist_ok=True)
+    (up.home / "hostd.toml").write_text(
+        "[crashloop]\nmax_starts = 3\nwindow = 10\nbase_delay = 2\nmax_delay = 10\n"
+        f'[notify]\nwebhook = "http://127.0.0.1:{http_port}/hook"\n'
+    )
+    up.write_site("flaky", site_yaml(["flaky.test"], root=app, wsgi="flaky:app"))
+    up.start()
+    wait_until(lambda: any(p["event"] == "crash-loop" for p in posts), timeout=40,
+               what="the crash loop alert")  # fmt: skip
+    (app / "fixed").write_text("")
+    wait_until(lambda: any(p["event"] == "crash-loop-ended" for p in posts), timeout=60,
+               what="the end of the crash loop alerted")  # fmt: skip
+    assert [p["site"] for p in posts] == ["flaky", "flaky"]
+    assert up.get("flaky.test").body == "flaky is up for now\n"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hostd.core.alerts import alert_of, body_text, due, email_message, webhook_body
+from hostd.core.alerts import alert_of, body_text, due, email_message, expiring, webhook_body
 from hostd.core.layout import Mode
 from hostd.core.settings import NotifySettings, parse_settings
 
@@ -38,3 +39,14 @@ def test_notify_settings_parse_and_default_to_off() -> None:
     text = '[notify]\nwebhook = "https://hooks.example/x"\nrepeat_after = 3600\n'
     notify = parse_settings(text, Path("hostd.toml"), Mode.SYSTEM).notify
     assert notify.enabled and notify.repeat_after == 3600.0
+
+
+def test_certificates_within_14_days_of_their_end_are_named_with_days_left() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    ends = {"soon": now + timedelta(days=3, hours=2), "fine": now + timedelta(days=40),
+            "gone": now - timedelta(days=1)}  # fmt: skip
+    assert expiring(ends, now) == {"gone": 0, "soon": 3}
+
+
+def test_leaving_a_crash_loop_alerts_too() -> None:
+    assert alert_of({"event": "crash-loop-ended", "site": "shop"}) is not None
