@@ -1,10 +1,11 @@
 """System mode on this machine's real Debian packages, tried as a new operator would:
 Debian's nginx and Supervisor started by their own service scripts, hostd installed
-in a venv under /opt, `hostd init`, `hostd watch` on loopback port 80, sites as
-www-data and as a user of their own, Debian's logrotate, the daemons restarted behind
-hostd's back, a signal burst, a simulated reboot, then `hostd init --undo`.
+in a venv under /opt, `hostd init`, `hostd watch` on loopback ports 80/443, sites as
+www-data and as a user of their own, a certificate from pebble through port 80, status
+and logs as a member of adm, Debian's logrotate, the daemons restarted behind hostd's
+back, a signal burst, a simulated reboot, then `hostd init --undo`.
 
-Needs root and a Debian machine whose nginx is not running and port 80 free. Installs
+Needs root, pebble, and a Debian machine whose nginx is not running and ports 80/443 free. Installs
 Supervisor with apt when it is missing and purges it again; leaves packages, files,
 users and processes as it found them, also on failure.
 """
@@ -15,6 +16,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from .acme import Pebble
 from .harness import APPS, START_TIMEOUT, HostdUp, site_yaml, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,12 +36,14 @@ APP = Path(f"/srv/{PREFIX}/probe")
 APP_USER = f"{PREFIX}-app"  # the per-site user
 ADM_USER = f"{PREFIX}-adm"  # a member of adm who reads status and logs
 SITES = ("hello", "percy")
+CERTBOT = [Path(p) for p in ("/etc/letsencrypt", "/var/lib/letsencrypt", "/var/log/letsencrypt")]
 DEBIAN_DAEMONS = (
     "nginx: master process /usr/sbin/nginx",
     "/usr/bin/python3 /usr/bin/supervisord -c /etc/supervisor/supervisord.conf",
 )
 
 WATCHED = [Path(p) for p in ("/etc/nginx", "/etc/supervisor", "/etc/hostd", "/etc/logrotate.d",
+                             "/etc/letsencrypt",
                              "/etc/tmpfiles.d", "/etc/systemd/system")]  # fmt: skip
 
 
@@ -51,7 +57,8 @@ pytestmark = [
     pytest.mark.timeout(400),
     pytest.mark.skipif(os.geteuid() != 0, reason="installs packages and runs as root"),
     pytest.mark.skipif(not Path("/etc/init.d/nginx").exists(), reason="no Debian nginx here"),
-    pytest.mark.skipif(not _port_free(80), reason="port 80 is taken on this machine"),
+    pytest.mark.skipif(not (_port_free(80) and _port_free(443)), reason="port 80 or 443 is taken"),
+    pytest.mark.skipif(shutil.which("pebble") is None, reason="no pebble here"),
 ]
 
 
@@ -120,6 +127,7 @@ class Box:
     """This machine, with hostd installed and a watch that can be started and stopped."""
 
     installed: set[str] = field(default_factory=set)
+    pebble: Pebble | None = None
     watch: subprocess.Popen[str] | None = None
     output: Path = Path(f"/tmp/{PREFIX}-watch.out")
 
@@ -148,10 +156,13 @@ def _try(*argv: str) -> None:
         print(f"clean-up step {argv}: {exc!r}")
 
 
-def _clean_up(box: Box, nginx_was_running: bool, had_hostd_config: bool) -> None:
+def _clean_up(box: Box, nginx_was_running: bool, had_hostd_config: bool,
+              certbot_before: set[Path]) -> None:  # fmt: skip
     if box.watch is not None and box.watch.poll() is None:
         box.watch.kill()
         box.watch.wait(30)
+    if box.pebble is not None:
+        box.pebble.stop()
     if Path("/var/lib/hostd/init.json").exists():
         _try(str(VENV / "bin/hostd"), "init", "--undo")
     if box.installed:
@@ -166,7 +177,8 @@ def _clean_up(box: Box, nginx_was_running: bool, had_hostd_config: bool) -> None
                  *([] if had_hostd_config else [Path("/etc/hostd")]),
                  *Path("/var/log").glob("hostd.log*"), box.output,
                  *([Path("/var/log/supervisor")] if box.installed else []),
-                 *(Path("/var/log") / site for site in SITES)]:  # fmt: skip
+                 *(Path("/var/log") / site for site in (*SITES, "secure")),
+                 *(path for path in CERTBOT if path not in certbot_before)]:  # fmt: skip
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
@@ -176,6 +188,7 @@ def _clean_up(box: Box, nginx_was_running: bool, had_hostd_config: bool) -> None
 @pytest.fixture(scope="module")
 def box() -> Iterator[Box]:
     before = snapshot()
+    certbot_before = {path for path in CERTBOT if path.exists()}
     nginx_was_running = DEBIAN_DAEMONS[0] in before["daemons"]  # type: ignore[operator]
     machine = Box()
     try:
@@ -191,7 +204,8 @@ def box() -> Iterator[Box]:
         run("useradd", "--no-create-home", "-G", "adm", ADM_USER)
         yield machine
     finally:
-        _clean_up(machine, nginx_was_running, "/etc/hostd" in before["files"])  # type: ignore[operator]
+        _clean_up(machine, nginx_was_running, "/etc/hostd" in before["files"],  # type: ignore[operator]
+                  certbot_before)  # fmt: skip
         after = snapshot()
         assert after == before, {
             key: _difference(before[key], after[key]) for key in before if before[key] != after[key]
@@ -213,6 +227,18 @@ def until(box: Box, predicate: Callable[[], object], what: str, timeout: float =
         raise AssertionError(f"{exc}\nhostd watch said:\n{said}") from None
 
 
+def https_body(name: str, pebble: Pebble) -> str:
+    """GET https://NAME/ on port 443, the chain verified against the CA's root."""
+    context = ssl.create_default_context(cadata=pebble.root_certificate().decode())
+    raw = socket.create_connection(("127.0.0.1", 443), timeout=10)
+    with context.wrap_socket(raw, server_hostname=name) as tls:
+        tls.sendall(f"GET / HTTP/1.0\r\nHost: {name}\r\n\r\n".encode())
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+    return data.decode().split("\r\n\r\n", 1)[1]
+
+
 def stop_supervisor(box: Box) -> None:
     """Debian's script returns before supervisord is gone; the next start needs it gone."""
     run("service", "supervisor", "stop")
@@ -227,8 +253,15 @@ def test_a_new_debian_server_from_init_to_undo(box: Box) -> None:
     # the operator's settings first (loopback only): init keeps them, and nginx then
     # starts on the address hostd serves (a running nginx bound to *:80 cannot move to
     # 127.0.0.1:80 on a reload; the README says to restart it after changing listen)
+    pebble = Pebble(http_port=80)  # Let's Encrypt's test CA, validating through port 80
+    box.pebble = pebble
+    pebble.start()
     Path("/etc/hostd").mkdir()
-    Path("/etc/hostd/hostd.toml").write_text('[http]\nlisten = "127.0.0.1"\n')
+    Path("/etc/hostd/hostd.toml").write_text(
+        '[http]\nlisten = "127.0.0.1"\n'
+        f'[acme]\nserver = "{pebble.directory}"\nemail = "ops@example.test"\n'
+        f'ca_bundle = "{pebble.ca_bundle}"\nresolver = "127.0.0.1:{pebble.dns_port}"\n'
+    )
     done = hostd("init")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "created /etc/hostd/sites.d/example.yaml.sample" in done.stdout
@@ -242,9 +275,14 @@ def test_a_new_debian_server_from_init_to_undo(box: Box) -> None:
     (Path("/etc/hostd/sites.d/percy.yaml")).write_text(
         site_yaml(["percy.test"], root=APP, extra=f"  user: {APP_USER}\n")
     )
+    Path("/etc/hostd/sites.d/secure.yaml").write_text(
+        site_yaml(["secure.test"], root=APP) + "tls: auto\n"
+    )
     try:
         box.start_watch()
         until(box, lambda: served("hello.test") == "hello says hello\n", what="hello")
+        until(box, lambda: https_body("secure.test", pebble) == "secure says hello\n",
+              timeout=90, what="a certificate from the CA through port 80")  # fmt: skip
         until(box, lambda: served("percy.test") == "percy says hello\n", what="percy")
         status = json.loads(hostd("status", "--json").stdout)
         users = {name: _user_of(status["sites"][name]["pid"]) for name in SITES}
@@ -293,6 +331,7 @@ def test_a_new_debian_server_from_init_to_undo(box: Box) -> None:
 
     for site in SITES:
         Path(f"/etc/hostd/sites.d/{site}.yaml").unlink()
+    Path("/etc/hostd/sites.d/secure.yaml").unlink()
     undone = hostd("init", "--undo")
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert "put back the link /etc/nginx/sites-enabled/default" in undone.stdout
