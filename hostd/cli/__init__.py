@@ -30,6 +30,7 @@ from hostd.cli import (
     logs,
     maintenance,
 )
+from hostd.cli import init as init_command
 from hostd.cli.common import common_options
 from hostd.errors import EXIT_INTERRUPTED, EXIT_OK, HostdError, UsageError
 
@@ -46,6 +47,7 @@ GROUPS = (
     figures,
     export,
     doctor,
+    init_command,
 )
 
 

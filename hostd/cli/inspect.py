@@ -114,6 +114,7 @@ def run_status(args: argparse.Namespace) -> int:
         out(json.dumps(status.to_json(), indent=2))
         return EXIT_OK
     out(f"generation {status.generation}; nginx: {status.nginx}; supervisord: {status.supervisor}")
+    out(f"hostd: {status.daemon}")
     for warning in status.warnings:
         out(f"warning: {warning}")
     for site in status.sites:

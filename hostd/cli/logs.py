@@ -70,8 +70,9 @@ def run_logs(args: argparse.Namespace) -> int:
         return _rotate_logs(layout, args)
     if args.site is None:
         raise UsageError("name a SITE, or rotate every site's logs with --rotate")
-    if not layout.site_log_dir(args.site).is_dir():
-        known = ", ".join(site_log_folders(layout))
+    known_sites = site_log_folders(layout)
+    if args.site not in known_sites:
+        known = ", ".join(known_sites)
         raise UsageError(
             f"no logs for site {args.site!r} in {layout.log_root} (known: {known or 'none'})"
         )

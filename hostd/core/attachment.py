@@ -58,3 +58,47 @@ def declares_default_server(text: str) -> bool:
     return any(
         "default_server" in line.split("#", 1)[0] and "listen" in line for line in text.splitlines()
     )
+
+
+# http-level directives hostd's include sets unless the machine's nginx.conf does
+HASH_DIRECTIVES = ("server_names_hash_bucket_size", "server_names_hash_max_size")
+
+
+def directives_set(text: str, names: tuple[str, ...] = HASH_DIRECTIVES) -> frozenset[str]:
+    """Which of `names` an nginx config sets on a line of its own (comments ignored):
+    Debian's nginx.conf ships `# server_names_hash_bucket_size 64;` for admins to
+    uncomment, and nginx refuses the directive twice."""
+    found = set()
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if words and words[0] in names:
+            found.add(words[0])
+    return frozenset(found)
+
+
+def without_supervisor_include(text: str, glob: str) -> str | None:
+    """`text` with `glob` taken out of its [include] files again (and the section, if
+    hostd added it alone), or None if it is not there: what `hostd init --undo` writes."""
+    lines = text.splitlines()
+    section = None
+    for index, line in enumerate(lines):
+        match = _SECTION.match(line)
+        if match:
+            section = match.group("name").strip()
+            continue
+        files = _FILES.match(line)
+        if section != "include" or not files:
+            continue
+        values = files.group("value").split()
+        if glob not in values:
+            return None
+        rest = [value for value in values if value != glob]
+        if rest:
+            lines[index] = f"{files.group('key')} {' '.join(rest)}"
+        else:
+            del lines[index]
+            header = next(i for i in range(index - 1, -1, -1) if _SECTION.match(lines[i]))
+            if all(not other.strip() for other in lines[header + 1 : index + 1]):
+                del lines[header:index]
+        return "\n".join(lines).rstrip("\n") + "\n"
+    return None

@@ -32,12 +32,23 @@ class HostFacts:
     config_root: Path | None = None
     # site -> the certificate its HTTPS block serves (only servable ones)
     certificates: Mapping[str, Certificate] = field(default_factory=dict)
+    # system mode: also listen on IPv6 ([::]:port), as Debian's default site did
+    ipv6: bool = False
+    # system mode: http-level directives the machine's nginx.conf sets itself, which
+    # hostd's include must then leave alone (nginx refuses a duplicate)
+    machine_directives: frozenset[str] = field(default_factory=frozenset)
 
     max_workers: int = 0  # box-wide cap on all sites' gunicorn workers; 0: none
 
     @property
     def auto_workers(self) -> int:
         return 2 * self.cores + 1
+
+    @property
+    def nginx_error_log(self) -> Path:
+        """nginx's own error log: the machine's in system mode (even for checks)."""
+        machine = self.layout.machine
+        return machine.nginx_error_log if machine else self.layout.log_root / "nginx-error.log"
 
     @property
     def config_dir(self) -> Path:

@@ -38,6 +38,9 @@ class Machine:
     supervisor_socket: Path
     supervisord_pid: Path
     logrotate_conf: Path  # where system mode installs its log rotation
+    # systemd-tmpfiles makes the sites' run folders at boot, before Supervisor starts
+    tmpfiles_conf: Path = Path("/etc/tmpfiles.d/hostd.conf")
+    systemd_unit: Path = Path("/etc/systemd/system/hostd.service")
 
 
 def debian_machine(root: Path = Path("/")) -> Machine:
@@ -51,6 +54,8 @@ def debian_machine(root: Path = Path("/")) -> Machine:
         supervisor_socket=root / "run/supervisor.sock",
         supervisord_pid=root / "run/supervisord.pid",
         logrotate_conf=root / "etc/logrotate.d/hostd",
+        tmpfiles_conf=root / "etc/tmpfiles.d/hostd.conf",
+        systemd_unit=root / "etc/systemd/system/hostd.service",
     )
 
 

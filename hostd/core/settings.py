@@ -79,6 +79,22 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class NotifySettings:
+    """Alerts: one message per event (hostd.core.alerts), to a webhook and/or by e-mail."""
+
+    webhook: str = ""  # an http(s) URL that gets a JSON body
+    email_to: str = ""  # "" = no e-mail; several addresses separated by commas
+    email_from: str = ""  # "" = hostd@<this machine's name>
+    smtp_host: str = "localhost"  # the local MTA by default
+    smtp_port: int = 25
+    repeat_after: float = 86400.0  # seconds before the same alert is sent again
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.webhook or self.email_to)
+
+
+@dataclass(frozen=True)
 class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     acme: AcmeSettings = field(default_factory=AcmeSettings)
@@ -87,6 +103,7 @@ class Settings:
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     workers: WorkerSettings = field(default_factory=WorkerSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
 
 def default_settings(mode: Mode) -> Settings:
@@ -113,6 +130,7 @@ def parse_settings(text: str, path: Path, mode: Mode) -> Settings:
         "dashboard": defaults.dashboard,
         "metrics": defaults.metrics,
         "workers": defaults.workers,
+        "notify": defaults.notify,
     }
     tables: dict[str, Any] = {}
     for name, table in data.items():

@@ -16,7 +16,7 @@ from hostd.errors import InstanceError, LockError
 
 def _open(path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # readable: `hostd status` as adm
 
 
 @contextmanager
@@ -69,9 +69,14 @@ def instance_running(path: Path) -> bool:
     """True while some process holds the instance lock at `path`."""
     if not path.exists():
         return False
-    fd = os.open(path, os.O_RDWR)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fd = os.open(path, os.O_RDWR)
+        how = fcntl.LOCK_EX
+    except PermissionError:  # not the lock's owner (`hostd status` as a member of adm)
+        fd = os.open(path, os.O_RDONLY)
+        how = fcntl.LOCK_SH
+    try:
+        fcntl.flock(fd, how | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
     finally:

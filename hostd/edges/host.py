@@ -3,7 +3,7 @@ hostd runs, the gunicorns the sites use, and where hostd itself is installed.
 
 Folders: nginx opens a site's log files even to validate, so they exist first.
 System mode: a run folder the site's user owns (its gunicorn binds there), and log
-folders readable by the `adm` group, as Debian does for /var/log.
+folders as Debian keeps /var/log/nginx (`hostd.edges.log_folders`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import hostd
+from hostd.core.attachment import directives_set
 from hostd.core.facts import HostFacts
 from hostd.core.layout import Layout, Mode
 from hostd.core.render import program_user, templates_dir
 from hostd.core.settings import Settings
 from hostd.core.site import Site
 from hostd.edges.fs import write_atomic
+from hostd.edges.log_folders import adm_group
+from hostd.edges.log_folders import prepare as prepare_log_folder
 from hostd.errors import HostdError, InstanceError
 
 GUNICORN_CONFIG = "gunicorn.conf.py"  # in the templates folder
@@ -138,7 +141,30 @@ def host_facts(layout: Layout, settings: Settings, gunicorns: Gunicorns) -> Host
         nginx_user=_nginx_user(layout),
         templates=Path(templates) if templates else None,
         max_workers=settings.workers.max_total,
+        ipv6=_listens_ipv6(layout, settings),
+        machine_directives=_machine_directives(layout),
     )
+
+
+def _listens_ipv6(layout: Layout, settings: Settings) -> bool:
+    """System mode on every IPv4 address of a machine with IPv6: on [::] too, as
+    Debian's default site did before hostd's catch-all replaced it."""
+    if layout.mode is not Mode.SYSTEM or settings.http.listen not in ("0.0.0.0", "*"):
+        return False
+    try:
+        return bool(Path("/proc/net/if_inet6").read_text().strip())
+    except OSError:
+        return False
+
+
+def _machine_directives(layout: Layout) -> frozenset[str]:
+    """The hash sizes the machine's nginx.conf sets itself (hostd's include then does not)."""
+    if layout.machine is None:
+        return frozenset()
+    try:
+        return directives_set(layout.machine.nginx_conf.read_text())
+    except OSError:
+        return frozenset()
 
 
 def _nginx_user(layout: Layout) -> str | None:
@@ -173,16 +199,17 @@ def prepare_site_folders(sites: Mapping[str, Site], facts: HostFacts) -> None:
     current = layout.gunicorn_conf.read_text() if layout.gunicorn_conf.exists() else None
     if current != config:
         write_atomic(layout.gunicorn_conf, config)
-    adm = _group_id("adm") if system else None
+    adm = adm_group() if system else None
     if not system:
         layout.run_dir.mkdir(parents=True, exist_ok=True)
         layout.run_dir.chmod(0o700)
     nginx_group = _group_id(facts.nginx_group) if system else None
     for name, site in sites.items():
         logs = layout.site_log_dir(name)
-        logs.mkdir(parents=True, exist_ok=True, mode=0o750)
-        if adm is not None:
-            os.chown(logs, 0, adm)
+        if system:
+            prepare_log_folder(logs, adm)
+        else:
+            logs.mkdir(parents=True, exist_ok=True, mode=0o750)
         if system:
             run = layout.site_run_dir(name)
             run.mkdir(parents=True, exist_ok=True, mode=0o750)

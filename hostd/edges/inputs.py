@@ -27,6 +27,7 @@ from hostd.edges.fs import instance_running
 from hostd.edges.host import own_venv, package_root
 from hostd.edges.maintenance import with_pauses
 from hostd.edges.records import read_folder_identity, read_up, write_folder_identity
+from hostd.edges.system_sites import with_system_refused
 from hostd.edges.workers import check_worker_class
 from hostd.errors import InstanceError, SettingsError, SiteError, SitesFolderError
 
@@ -136,7 +137,9 @@ def load_sites(folder: Path, layout: Layout | None = None) -> dict[str, Site | S
             out[name] = load_site(path)
         except SiteError as exc:
             out[name] = exc
-    return out if layout is None else with_static_refused(out, layout)
+    if layout is None:
+        return out
+    return with_static_refused(with_system_refused(out, layout), layout)
 
 
 def with_static_refused(

@@ -16,7 +16,7 @@ from io import FileIO
 from pathlib import Path
 from typing import BinaryIO
 
-from hostd.core.layout import Layout
+from hostd.core.layout import Layout, Mode
 from hostd.core.logline import (
     SOURCES,
     LogFilter,
@@ -26,6 +26,7 @@ from hostd.core.logline import (
     last_matching,
     merged,
 )
+from hostd.edges.log_folders import is_hostd_folder
 
 CHUNK = 65536
 RETIRE_AFTER = 2.0  # seconds a rotated-away file is still read after it last grew
@@ -49,7 +50,14 @@ def site_logs(layout: Layout, site: str, sources: Sequence[str] = SOURCES) -> di
 
 
 def site_log_folders(layout: Layout) -> list[str]:
-    """The sites that have a log folder written by hostd (app.log or hostd.log)."""
+    """The sites that have a log folder written by hostd: in system mode only folders
+    hostd made (`hostd.edges.log_folders`), never another program's in /var/log."""
+    if layout.mode is Mode.SYSTEM:
+        try:
+            folders = [path for path in layout.log_root.iterdir() if path.is_dir()]
+        except OSError:
+            return []
+        return sorted(folder.name for folder in folders if is_hostd_folder(folder))
     found = {
         path.parent
         for name in ("app.log", "hostd.log")

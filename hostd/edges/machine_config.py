@@ -8,6 +8,7 @@ is `hostd.core.attachment`; this module reads and writes the files.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hostd.core.attachment import (
@@ -18,6 +19,7 @@ from hostd.core.attachment import (
 )
 from hostd.core.layout import Layout, Machine
 from hostd.edges.fs import write_atomic
+from hostd.edges.init_record import remember
 from hostd.errors import InstanceError
 
 
@@ -43,7 +45,7 @@ def install_hooks(layout: Layout) -> list[str]:
         changes.append(f"added {machine.nginx_hook}: nginx includes hostd's sites")
     default = machine.nginx_default_site
     if default.is_file() and declares_default_server(default.read_text()):
-        changes.append(_disable_default_site(default))
+        changes.append(_disable_default_site(layout, default))
     text = machine.supervisor_conf.read_text()
     try:
         updated = with_supervisor_include(text, supervisor_glob(layout))
@@ -56,12 +58,14 @@ def install_hooks(layout: Layout) -> list[str]:
     return changes
 
 
-def _disable_default_site(path: Path) -> str:
+def _disable_default_site(layout: Layout, path: Path) -> str:
     """Debian's default server would answer unknown hosts instead of hostd's 444."""
     if path.is_symlink():
+        remember(layout, "default_site", {"link": str(path), "target": os.readlink(path)})
         path.unlink()
         return f"removed the link {path}: hostd's catch-all answers unknown hosts now"
     kept = path.parent.parent / "sites-available" / f"{path.name}.disabled-by-hostd"
     kept.parent.mkdir(parents=True, exist_ok=True)
+    remember(layout, "default_site", {"moved": str(path), "to": str(kept)})
     path.rename(kept)
     return f"moved {path} to {kept}: hostd's catch-all answers unknown hosts now"

@@ -16,6 +16,7 @@ from hostd.core.settings import Settings
 from hostd.core.site import Site, Tls
 from hostd.core.timing import local_time
 from hostd.edges.certstore import read_certificate
+from hostd.edges.daemon_state import daemon_state
 from hostd.edges.generations import GenerationStore
 from hostd.edges.host import tool
 from hostd.edges.logfiles import last_error_event
@@ -66,9 +67,11 @@ class Status:
     warnings: list[str] = field(default_factory=list)
     # what damage to state/ was healed since the instance started: {"at", "detail"}
     healed: list[dict[str, Any]] = field(default_factory=list)
+    daemon: str = "unknown"  # hostd's own: "running (pid N)" or "not running (...)"
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "daemon": self.daemon,
             "generation": self.generation,
             "nginx": self.nginx,
             "supervisor": self.supervisor,
@@ -138,7 +141,15 @@ def collect_status(layout: Layout, settings: Settings) -> Status:
     warnings = [error] if (error := read_last_apply(layout.state_file).get("error")) else []
     healed = read_healings(layout.state_dir / HEALED)
     warnings += [f"state healed at {local_time(h['at'])}: {h['detail']}" for h in healed]
-    return Status(live.id if live else None, nginx, supervisor, sites, warnings, healed)
+    return Status(
+        live.id if live else None,
+        nginx,
+        supervisor,
+        sites,
+        warnings,
+        healed,
+        daemon_state(layout),
+    )
 
 
 def _processes(

@@ -23,15 +23,19 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from types import FrameType
 
 from hostd.apply.reconciler import Reconciler
+from hostd.core.alerts import expiring
 from hostd.core.crashloop import CrashLoopGuard
 from hostd.core.layout import Layout
 from hostd.core.report import ApplyReport, Outcome
 from hostd.core.settings import Settings
+from hostd.core.site import Site, Tls
 from hostd.core.timing import Debouncer
+from hostd.edges.certstore import read_certificate
 from hostd.edges.fs import claim_instance
 from hostd.edges.inputs import builtin_site
 from hostd.edges.records import HEALED, UpRecord, forget_healings, write_up
@@ -274,8 +278,26 @@ class Daemon:
             return
         for result in results:
             self.say(f"{result.site}: {result.detail}")
+        try:
+            self.warn_of_expiry(live.sites)
+        except Exception:  # a warning never takes the daemon down
+            logger.exception("checking certificate expiry failed")
         if any(result.ok for result in results):
             self.apply()
+
+    def warn_of_expiry(self, sites: Mapping[str, Site]) -> None:
+        """A certificate renewal has not fixed within 14 days of its end: an event
+        (and through [notify], an alert)."""
+        ends = {}
+        for name, site in sites.items():
+            if site.tls is Tls.AUTO:
+                cert = read_certificate(self.layout.certificate_dir(name))
+                if cert is not None:
+                    ends[name] = cert.not_after
+        now = datetime.now(UTC)
+        for name, days in expiring(ends, now).items():
+            self.wired.events.emit("certificate-expiring", site=name, days_left=days,
+                             not_after=ends[name].isoformat())  # fmt: skip
 
     def _serve(self) -> None:
         next_rescan = time.monotonic() + RESCAN_EVERY

@@ -49,6 +49,7 @@ class ProgramGuard:
         live = self.reconciler.live()
         sites = live.sites if live else {}
         now = time.time()
+        looping = set(policy.retries)
         for name, info in self.supervisor.all_info().items():
             if site_of_program(name) not in sites:  # a site's web program or its processes
                 continue
@@ -63,6 +64,8 @@ class ProgramGuard:
             elif action is Action.START and retry is not None:
                 self.supervisor.start(name)
                 self.events.emit("crash-loop-retry", site=name, attempt=retry.attempts)
+        for name in sorted(looping - set(policy.retries)):  # steady again: out of backoff
+            self.events.emit("crash-loop-ended", site=name)
         for name in {n for n in policy.retries if site_of_program(n) not in sites}:
             policy.forget(name)
         write_crash_loops(crash_loops_path(self.layout), policy.retries)

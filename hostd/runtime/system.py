@@ -9,11 +9,19 @@ else: the sites keep serving until hostd is back.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from pathlib import Path
 
 from hostd.core.logrotate import render_logrotate
+from hostd.core.site import site_name
+from hostd.core.tmpfiles import render_tmpfiles
 from hostd.edges.fs import write_atomic
+from hostd.edges.inputs import site_files
+from hostd.edges.log_folders import remove_unused
 from hostd.edges.machine_config import install_hooks, machine_of
+from hostd.edges.run_folders import owner_of, remove_stale_run_folders
+from hostd.errors import HostdError
 from hostd.runtime.daemon import Daemon
 
 
@@ -34,11 +42,39 @@ class SystemRuntime(Daemon):
         self.say("stopped watching; the sites keep serving")
 
     def sites_changed(self) -> None:
-        """Debian's daily logrotate rotates every live site's logs."""
+        """Debian's daily logrotate rotates every live site's logs; systemd-tmpfiles
+        makes their run folders at boot; sites no longer live leave no folders."""
         live = self.reconciler.live()
-        path = machine_of(self.layout).logrotate_conf
         sites = live.sites if live else {}
+        machine = machine_of(self.layout)
         processes = {name: [p for p, _ in site.processes] for name, site in sites.items()}
         text = render_logrotate(self.layout, sites, processes)
-        if not path.exists() or path.read_text() != text:
-            write_atomic(path, text, 0o644)
+        _write_if_changed(machine.logrotate_conf, text)
+        try:
+            owners = {name: owner_of(site) for name, site in sites.items()}
+            _write_if_changed(machine.tmpfiles_conf, render_tmpfiles(self.layout, owners))
+        except (KeyError, OSError) as exc:  # a user removed since the apply
+            self.say(f"cannot write {machine.tmpfiles_conf}: {exc}")
+        for name in remove_stale_run_folders(self.layout, set(sites)):
+            self.say(f"removed the run folder of {name}: it is not served any more")
+        files = set(site_names(self.layout.sites_dir))  # a failed site's app.log explains it
+        for name in remove_unused(self.layout.log_root, set(sites) | files):
+            self.say(f"removed the log folder of {name}: its file is gone, it served no request")
+
+
+def site_names(folder: Path) -> list[str]:
+    """The names of the site files in `folder` (none if it cannot be read)."""
+    names = []
+    try:
+        paths = site_files(folder)
+    except (OSError, HostdError):
+        return []
+    for path in paths:
+        with contextlib.suppress(HostdError):
+            names.append(site_name(path))
+    return names
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        write_atomic(path, text, 0o644)

@@ -9,6 +9,7 @@ exactly what `hostd up` applies.
 from __future__ import annotations
 
 import logging
+import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from hostd.edges.generations import GenerationStore
 from hostd.edges.host import Gunicorns, LocalHost, host_facts, tool
 from hostd.edges.inputs import SiteFolder, builtin_site
 from hostd.edges.nginx import NginxProcess
+from hostd.edges.notifier import Notifier
 from hostd.edges.preflight import HttpPreflight
 from hostd.edges.records import HEALED, SITES_FOLDER, StateJournal, record_healing
 from hostd.edges.runner import Runner, SubprocessRunner
@@ -83,6 +85,9 @@ def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wi
     nginx = nginx_of(layout, facts, runner)
     supervisor = XmlRpcSupervisor(layout.supervisor_socket)
     events = EventLog(layout)
+    if settings.notify.enabled:
+        notifier = Notifier(settings.notify, layout.state_dir / "alerts.json", platform.node())
+        events.listeners.append(notifier.on_event)
     generations = GenerationStore(layout.state_dir, healed=state_healer(events))
 
     def live_sites() -> list[str]:

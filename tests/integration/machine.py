@@ -44,7 +44,7 @@ http {{
 
 DEBIAN_DEFAULT_SITE = """\
 server {{
-    listen 127.0.0.1:{port} default_server;
+    listen {listen}{port} default_server;{ipv6}
     server_name _;
     root {root}/var/www/html;
 }}
@@ -84,6 +84,7 @@ class Machine:
     port: int = field(default_factory=free_port)
     nginx: subprocess.Popen[bytes] | None = None
     supervisord: subprocess.Popen[bytes] | None = None
+    listen: str = "127.0.0.1"  # hostd.toml's http.listen
 
     @property
     def sites(self) -> Path:
@@ -105,33 +106,54 @@ class Machine:
         (root / "etc/nginx/conf.d").mkdir(parents=True)
         _write(
             root / "etc/nginx/sites-available/default",
-            DEBIAN_DEFAULT_SITE.format(root=root, port=self.port),
+            DEBIAN_DEFAULT_SITE.format(
+                root=root,
+                port=self.port,
+                # on every address, Debian's own: IPv4 and IPv6
+                listen="" if self.listen == "0.0.0.0" else f"{self.listen}:",
+                ipv6=f"\n    listen [::]:{self.port} default_server;"
+                if self.listen == "0.0.0.0"
+                else "",
+            ),
         )
         (root / "etc/nginx/sites-enabled").mkdir(parents=True)
         (root / "etc/nginx/sites-enabled/default").symlink_to("../sites-available/default")
-        supervisor_conf = _write(
-            root / "etc/supervisor/supervisord.conf", SUPERVISORD_CONF.format(root=root)
-        )
+        _write(root / "etc/supervisor/supervisord.conf", SUPERVISORD_CONF.format(root=root))
         (root / "etc/supervisor/conf.d").mkdir(parents=True)
         _write(
             root / "etc/hostd/hostd.toml",
-            f'[http]\nlisten = "127.0.0.1"\nport = {self.port}\nhttps_port = {free_port()}\n',
+            f'[http]\nlisten = "{self.listen}"\nport = {self.port}\nhttps_port = {free_port()}\n',
         )
         self.sites.mkdir(parents=True)
         self.nginx = subprocess.Popen(
             ["nginx", "-c", str(nginx_conf), "-g", "daemon off;"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+        self.start_supervisord()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not (root / "run/nginx.pid").exists():
+            assert time.monotonic() < deadline, "the stand-in nginx did not start"
+            time.sleep(0.05)
+
+    def start_supervisord(self) -> None:
+        """Start the stand-in supervisord (again), as the machine's boot would."""
         supervisord = Path(sys.executable).parent / "supervisord"
+        conf = self.root / "etc/supervisor/supervisord.conf"
         self.supervisord = subprocess.Popen(
-            [str(supervisord), "-n", "-c", str(supervisor_conf)],
+            [str(supervisord), "-n", "-c", str(conf)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        rpc = XmlRpcSupervisor(root / "run/supervisor.sock")
+        rpc = XmlRpcSupervisor(self.root / "run/supervisor.sock")
         deadline = time.monotonic() + START_TIMEOUT
-        while not (rpc.is_running() and (root / "run/nginx.pid").exists()):
-            assert time.monotonic() < deadline, "the stand-in nginx/supervisord did not start"
+        while not rpc.is_running():
+            assert time.monotonic() < deadline, "the stand-in supervisord did not start"
             time.sleep(0.05)
+
+    def stop_supervisord(self) -> None:
+        """Stop the stand-in supervisord and its programs, as a shutdown would."""
+        if self.supervisord is not None and self.supervisord.poll() is None:
+            self.supervisord.send_signal(signal.SIGTERM)
+            self.supervisord.wait(60)
 
     def cleanup(self) -> list[int]:
         """Stop the stand-in daemons and everything below the root; what had to be killed."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def test_the_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> 
     assert "hostd/templates/site.conf.j2" in names
     assert "hostd/templates/program.conf.j2" in names
     assert "hostd/site.schema.json" in names  # what editors point at (hostd new writes it)
+    assert "hostd/systemd/hostd.service" in names  # what `hostd init` installs
 
     unpacked = tmp_path / "site-packages"
     zipfile.ZipFile(wheel).extractall(unpacked)
@@ -49,3 +51,15 @@ def test_the_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> 
     assert module.startswith(str(unpacked))
     assert templates == str(unpacked / "hostd" / "templates")
     assert "server_name demo.test;" in rendered
+
+
+def test_the_sdist_ships_the_systemd_unit(tmp_path: Path) -> None:
+    """The source distribution carries the unit too, so a wheel built from it has it."""
+    done = subprocess.run(
+        [sys.executable, "-c",
+         f"from hatchling.build import build_sdist; print(build_sdist({str(tmp_path)!r}))"],
+        cwd=ROOT, check=True, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    with tarfile.open(tmp_path / done.stdout.strip().splitlines()[-1]) as sdist:
+        names = sdist.getnames()
+    assert any(name.endswith("/systemd/hostd.service") for name in names), names[:20]
