@@ -33,6 +33,9 @@ class HostFacts:
     # site -> the certificate its HTTPS block serves (only servable ones)
     certificates: Mapping[str, Certificate] = field(default_factory=dict)
 
+    # the sites whose web program runs in slot b (`hostd.core.slots`)
+    slots_b: frozenset[str] = field(default_factory=frozenset)
+
     max_workers: int = 0  # box-wide cap on all sites' gunicorn workers; 0: none
 
     @property
