@@ -12,6 +12,10 @@ every status it saw and every socket error:
   nginx        the same, but each change to beta also changes its domains, so nginx
                reloads 10 times under the load; wrk keeps its connections alive.
   nginx-close  the nginx scenario again with `Connection: close` on every request.
+  alpha-env    the changes go to the loaded site itself: each an env change that also
+               switches alpha between 2 and 3 workers (a new version in its other
+               slot), alternating with code deploys of alpha.
+  alpha-env-close  the same with `Connection: close`.
 
 Goal: 0 non-2xx answers and 0 socket errors in every scenario.
 
@@ -48,7 +52,7 @@ from common import (
 
 from tests.integration.stress import WRK, WrkResult, start_wrk, stop_wrk
 
-SCENARIOS = ("brief", "nginx", "nginx-close")
+SCENARIOS = ("brief", "nginx", "nginx-close", "alpha-env", "alpha-env-close")
 
 
 def run() -> None:
@@ -95,7 +99,7 @@ def scenario_run(up: HostdUp, app: Path, scenario: str, args: argparse.Namespace
         threads=args.threads,
         connections=args.connections,
         seconds=3600,
-        close=scenario == "nginx-close",
+        close=scenario.endswith("-close"),
     )
     change_times: list[float] = []
     code_times: list[float] = []
@@ -103,11 +107,19 @@ def scenario_run(up: HostdUp, app: Path, scenario: str, args: argparse.Namespace
         time.sleep(2.0)  # load first, then the applies
         for n in range(args.applies):
             value = f"{scenario}-{n}"
-            names = [domain("beta")] + ([f"b{n}.{domain('beta')}"] if scenario != "brief" else [])
             started = time.perf_counter()  # the watcher may apply before `hostd reload`
-            up.write_site("beta", site_yaml(names, env={"GREETING": value}))
-            done = up.reload()
-            wait_for(serving(up, "beta", hello("beta", value)), 60, f"beta serves {value}")
+            if scenario.startswith("alpha-env"):
+                source.write_text(original)
+                text = site_yaml([domain("alpha")], root=app, env={"GREETING": value})
+                up.write_site("alpha", text.replace("workers: 1", f"workers: {2 + n % 2}"))
+                done = up.reload()
+                wait_for(serving(up, "alpha", hello("alpha", value)), 60, f"alpha: {value}")
+            else:
+                names = [domain("beta")]
+                names += [f"b{n}.{domain('beta')}"] if scenario != "brief" else []
+                up.write_site("beta", site_yaml(names, env={"GREETING": value}))
+                done = up.reload()
+                wait_for(serving(up, "beta", hello("beta", value)), 60, f"beta serves {value}")
             change_times.append(time.perf_counter() - started)
             if done.returncode != 0:
                 raise BenchError(f"reload failed: {done.stdout}{done.stderr}")
@@ -125,7 +137,7 @@ def scenario_run(up: HostdUp, app: Path, scenario: str, args: argparse.Namespace
         f"zero_downtime_{scenario.replace('-', '_')}",
         connections=args.connections,
         threads=args.threads,
-        keepalive="no" if scenario == "nginx-close" else "yes",
+        keepalive="no" if scenario.endswith("-close") else "yes",
         requests=result.requests,
         rps=f"{result.requests_per_second:.0f}",
         non_2xx=result.non_2xx,
@@ -138,8 +150,8 @@ def scenario_run(up: HostdUp, app: Path, scenario: str, args: argparse.Namespace
     )
     emit(
         f"zero_downtime_{scenario.replace('-', '_')}_applies",
-        beta_change_p50=secs(percentile(change_times, 50)),
-        beta_change_max=secs(max(change_times)),
+        change_p50=secs(percentile(change_times, 50)),
+        change_max=secs(max(change_times)),
         code_reload_p50=secs(percentile(code_times, 50)),
         code_reload_max=secs(max(code_times)),
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from hostd.core.facts import HostFacts
 from hostd.core.generation import PROGRAMS, Files, Generation
 from hostd.core.layout import embedded_layout
 from hostd.core.program import ConfigDiff, ProgramInfo
+from hostd.core.release import Released
 from hostd.core.report import ApplyReport
 from hostd.core.site import Site
 from hostd.edges.runner import Completed
@@ -144,6 +146,11 @@ class FakeNginx:
         self.served = expected_fingerprint
 
 
+def _options(section: str) -> list[str]:
+    """A program section as Supervisor reads it: comments and blank lines left out."""
+    return [line for line in section.splitlines() if line.strip() and not line.startswith(";")]
+
+
 @dataclass
 class FakeSupervisor:
     """supervisord over the live generation's program files: a reread compares them
@@ -156,20 +163,34 @@ class FakeSupervisor:
     _pids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
 
     def _wanted(self) -> dict[str, str]:
+        """Each `[program:NAME]` of the live program files by NAME, as supervisord
+        groups them; the first of a file carries the file's leading comments."""
         live = self.generations.live()
         files = live.files if live else {}
-        return {
-            path.removeprefix(PROGRAMS).removesuffix(".conf"): text
-            for path, text in files.items()
-            if path.startswith(PROGRAMS)
-        }
+        wanted: dict[str, str] = {}
+        for path, text in files.items():
+            if not path.startswith(PROGRAMS):
+                continue
+            starts = [m.start() for m in re.finditer(r"^\[program:", text, re.MULTILINE)]
+            if not starts:
+                wanted[path.removeprefix(PROGRAMS).removesuffix(".conf")] = text
+                continue
+            bounds = [0, *starts[1:], len(text)]
+            for begin, end in itertools.pairwise(bounds):
+                section = text[begin:end]
+                name = re.search(r"^\[program:([^\]]+)\]", section, re.MULTILINE)
+                assert name is not None
+                wanted[name.group(1)] = section
+        return wanted
 
     def reload_config(self) -> ConfigDiff:
         wanted = self._wanted()
         kept = set(wanted) & set(self.running)
         return ConfigDiff(
             added=tuple(sorted(set(wanted) - set(self.running))),
-            changed=tuple(sorted(n for n in kept if self.running[n] != wanted[n])),
+            changed=tuple(
+                sorted(n for n in kept if _options(self.running[n]) != _options(wanted[n]))
+            ),
             removed=tuple(sorted(set(self.running) - set(wanted))),
         )
 
@@ -206,21 +227,38 @@ class FakeApps:
     failure: Callable[[Site], str | None] = lambda site: None
     verified: list[list[str]] = field(default_factory=list)
 
-    def failures(self, sites: Sequence[Site]) -> dict[str, str]:
+    def failures(
+        self, sites: Sequence[Site], on_b: Collection[str] = (), https: Collection[str] = ()
+    ) -> dict[str, str]:
         self.verified.append([site.name for site in sites])
         return {site.name: why for site in sites if (why := self.failure(site)) is not None}
 
 
 @dataclass
-class FakeCodeReloader:
-    """Reloads every site's code, except those `failing` names (with the reason)."""
+class FakeReleases:
+    """Every release succeeds, except the sites `failing` names (with its output)."""
 
     failing: dict[str, str] = field(default_factory=dict)
-    reloaded: list[str] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
 
-    def reload(self, site: Site) -> str | None:
-        self.reloaded.append(site.name)
-        return self.failing.get(site.name)
+    def run(self, site: Site) -> Released:
+        self.ran.append(site.name)
+        if site.name in self.failing:
+            return Released(False, self.failing[site.name])
+        return Released(True, f"released {site.name}")
+
+
+@dataclass
+class FakeSockets:
+    """Each site's stable socket: the slot it points at, and every switch in order."""
+
+    pointed: dict[str, str] = field(default_factory=dict)
+    switches: list[str] = field(default_factory=list)
+
+    def point(self, site: str, slot: str) -> None:
+        if self.pointed.get(site) != slot:
+            self.switches.append(f"{site}:{slot}")
+        self.pointed[site] = slot
 
 
 @dataclass
@@ -330,7 +368,8 @@ class FakePorts:
     nginx: FakeNginx
     supervisor: FakeSupervisor
     apps: FakeApps
-    code: FakeCodeReloader
+    sockets: FakeSockets
+    releases: FakeReleases
     host: FakeHost
     certs: FakeCertStore
     journal: MemoryJournal
@@ -347,7 +386,8 @@ class FakePorts:
             nginx=FakeNginx(),
             supervisor=FakeSupervisor(generations),
             apps=FakeApps(),
-            code=FakeCodeReloader(),
+            sockets=FakeSockets(),
+            releases=FakeReleases(),
             host=FakeHost(),
             certs=FakeCertStore(),
             journal=MemoryJournal(),
@@ -358,7 +398,8 @@ class FakePorts:
     def ports(self) -> Ports:
         return Ports(
             sites=self.sites, generations=self.generations, checker=self.checker,
-            nginx=self.nginx, supervisor=self.supervisor, apps=self.apps, code=self.code,
+            nginx=self.nginx, supervisor=self.supervisor, apps=self.apps,
+            sockets=self.sockets, releases=self.releases,
             host=self.host, certs=self.certs, journal=self.journal, events=self.events,
             lock=self.lock,
         )  # fmt: skip

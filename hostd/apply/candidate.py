@@ -19,6 +19,7 @@ from hostd.core.plan import Plan, make_plan
 from hostd.core.render import gunicorn_of, program_user, render_shared, render_site
 from hostd.core.selection import Selection, reverted, select_sites
 from hostd.core.site import Site, Tls
+from hostd.core.slots import sites_on_b
 from hostd.errors import SiteError
 
 MAX_REMEMBERED = 4096
@@ -60,6 +61,7 @@ class Renderer:
         self.certs = certs
         self._sites: dict[tuple[object, ...], dict[str, str]] = {}
         self._last: dict[Path | None, _Rendered] = {}  # by root: an apply asks again
+        self.slots_b: frozenset[str] = frozenset()  # the sites rendered in slot b
 
     def files(self, sites: Mapping[str, Site], root: Path | None = None) -> dict[str, str]:
         """The files serving `sites` when read from `root` (default: the live link)."""
@@ -70,6 +72,7 @@ class Renderer:
             control_socket_gunicorns=self.facts.control_socket_gunicorns | newer,
             config_root=root,
             certificates=self._servable(sites),
+            slots_b=self.slots_b,
         )
         known = self._last.get(root)
         if known is not None and known.serves(sites, facts):
@@ -80,6 +83,10 @@ class Renderer:
         files.update(render_shared(files, facts))
         self._last[root] = _Rendered(dict(sites), facts, files)
         return dict(files)
+
+    def served_https(self, sites: Mapping[str, Site]) -> frozenset[str]:
+        """The sites among `sites` served over HTTPS now."""
+        return frozenset(self._servable(sites))
 
     def _servable(self, sites: Mapping[str, Site]) -> dict[str, Certificate]:
         out: dict[str, Certificate] = {}
@@ -92,7 +99,12 @@ class Renderer:
         return out
 
     def _site_files(self, site: Site, facts: HostFacts) -> dict[str, str]:
-        key = (site, facts.certificates.get(site.name), facts.control_socket_gunicorns)
+        key = (
+            site,
+            facts.certificates.get(site.name),
+            facts.control_socket_gunicorns,
+            site.name in facts.slots_b,
+        )
         if key not in self._sites:
             if len(self._sites) > MAX_REMEMBERED:
                 self._sites.clear()
@@ -126,6 +138,7 @@ def preview(
     rendered, and the plan from the live generation to it."""
     live_sites = live.sites if live else {}
     live_files = live.files if live else {}
+    renderer.slots_b = sites_on_b(live_files, live_sites)  # each site in its live slot
     selection = select_sites(loaded, live_sites, only)
     selection = with_dashboard(selection, builtin, live_sites, only)
     new = {n: s for n, s in selection.sites.items() if live_sites.get(n) != s}

@@ -10,13 +10,14 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from hostd.apply.candidate import Renderer
-from hostd.apply.ports import Apps, Events, Generations, Nginx, Supervisor
+from hostd.apply.ports import Apps, Events, Generations, Nginx, Sockets, Supervisor
 from hostd.core.generation import Files, Generation
 from hostd.core.plan import Change, make_plan
 from hostd.core.processes import site_of_program
 from hostd.core.render import served_fingerprint
 from hostd.core.report import ApplyReport, Outcome, SiteResult
 from hostd.core.site import Site
+from hostd.core.slots import sites_on_b, slot_of
 from hostd.errors import NginxError
 
 
@@ -38,7 +39,9 @@ class GoLive:
         nginx: Nginx,
         apps: Apps,
         events: Events,
+        sockets: Sockets,
     ) -> None:
+        self.sockets = sockets
         self.renderer = renderer
         self.generations = generations
         self.supervisor = supervisor
@@ -46,9 +49,17 @@ class GoLive:
         self.apps = apps
         self.events = events
 
-    def switch(self, sites: Mapping[str, Site], current: Generation) -> Switched:
-        """Write and switch to a generation serving `sites`, start what changed, reload
-        nginx while the apps boot, then verify them."""
+    def switch(
+        self, sites: Mapping[str, Site], current: Generation, slots_b: frozenset[str] | None = None
+    ) -> Switched:
+        """Write and switch to a generation serving `sites` (with `slots_b` in slot b;
+        default: as rendered last), start what changed beside what serves, reload
+        nginx while the apps boot, verify them through their own slots' sockets, then
+        send each verified site's traffic to its new slot. The old slots keep running
+        until `remove_programs`."""
+        if slots_b is not None:
+            self.renderer.slots_b = slots_b
+        on_b = self.renderer.slots_b
         generation = self.generations.write(self.renderer.files(sites), sites, base=current)
         self.generations.switch(generation)
         started = self.start_programs(set(current.sites) | set(sites))
@@ -56,8 +67,21 @@ class GoLive:
             self.reload_nginx(generation.files)
         except NginxError as exc:
             return Switched(generation, {}, exc)
-        failures = self.apps.failures([sites[n] for n in started if n in sites])
+        names = sorted({site_of_program(g) for g in started} & set(sites))
+        verified = {n: sites[n] for n in names}
+        failures = self.apps.failures(
+            list(verified.values()), on_b, self.renderer.served_https(verified)
+        )
+        for name in names:
+            if name not in failures:
+                self.sockets.point(name, slot_of(name, on_b))
         return Switched(generation, failures)
+
+    def point_all(self, generation: Generation) -> None:
+        """Every site of `generation` served by the slot the generation names."""
+        on_b = sites_on_b(generation.files, generation.sites)
+        for name in generation.sites:
+            self.sockets.point(name, slot_of(name, on_b))
 
     def start_programs(self, ours: Collection[str]) -> list[str]:
         """Apply Supervisor's pending changes for added and changed site programs;
@@ -73,6 +97,9 @@ class GoLive:
         return [g for g in (*diff.changed, *diff.added) if site_of_program(g) in ours]
 
     def remove_programs(self, ours: Collection[str]) -> None:
+        """Stop and forget the programs of `ours` the live generation no longer has:
+        an old slot drains (gunicorn finishes what it serves, up to its graceful
+        timeout) and stops."""
         diff = self.supervisor.reload_config()
         for group in diff.removed:
             if site_of_program(group) in ours:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from hostd.core.certificate import Attempts, Certificate
 from hostd.core.generation import Files, Generation
 from hostd.core.program import ConfigDiff, ProgramInfo
+from hostd.core.release import Released
 from hostd.core.report import ApplyReport
 from hostd.core.site import Site
 from hostd.errors import SiteError
@@ -92,16 +93,28 @@ class Supervisor(Protocol):
 
 
 class Apps(Protocol):
-    def failures(self, sites: Sequence[Site]) -> dict[str, str]:
+    def failures(
+        self, sites: Sequence[Site], on_b: Collection[str] = (), https: Collection[str] = ()
+    ) -> dict[str, str]:
         """Site name -> why its freshly started app did not come up, for each that did
-        not within the start timeout. Raises SupervisorError."""
+        not within the start timeout; each app asked through its own slot's socket
+        (slot b for `on_b`, `hostd.core.slots`), as served over HTTPS for `https`.
+        Raises SupervisorError."""
         ...
 
 
-class CodeReloader(Protocol):
-    def reload(self, site: Site) -> str | None:
-        """Load the site's new code gracefully: None once it serves, else why not (the
-        old workers keep serving). Raises nothing."""
+class Releases(Protocol):
+    def run(self, site: Site) -> Released:
+        """Run the site's `release:` command (it has one) as the site's user, with its
+        env and venv, in its root. Raises nothing: a failure is `ok=False`."""
+        ...
+
+
+class Sockets(Protocol):
+    def point(self, site: str, slot: str) -> None:
+        """Send `site`'s new connections to the gunicorn of `slot`, atomically; once
+        it returns, the old slot has taken what was queued on it and may drain.
+        Raises HostdError."""
         ...
 
 
@@ -181,7 +194,8 @@ class Ports:
     nginx: Nginx
     supervisor: Supervisor
     apps: Apps
-    code: CodeReloader
+    sockets: Sockets
+    releases: Releases
     host: Host
     certs: CertStore
     journal: Journal

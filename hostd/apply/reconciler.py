@@ -22,12 +22,14 @@ from hostd.apply.ports import Ports
 from hostd.apply.validate import Validator
 from hostd.core.builtin import Builtin
 from hostd.core.facts import HostFacts
-from hostd.core.generation import Generation
+from hostd.core.generation import Files, Generation, program_path
 from hostd.core.plan import Change, make_plan
-from hostd.core.processes import site_of_program
+from hostd.core.processes import program_name, site_of_program
 from hostd.core.program import DOWN_STATES
 from hostd.core.report import ApplyReport, Outcome, SiteResult
 from hostd.core.selection import reverted
+from hostd.core.site import Site
+from hostd.core.slots import flipped, sites_on_b, web_section
 from hostd.errors import HostdError, NginxError, SiteError, SitesFolderError, SupervisorError
 
 
@@ -46,7 +48,7 @@ class Reconciler:
         self.validator = Validator(self.renderer, ports.checker, ports.host, ports.generations)
         self.golive = GoLive(
             self.renderer, ports.generations, ports.supervisor, ports.nginx, ports.apps,
-            ports.events,
+            ports.events, ports.sockets,
         )  # fmt: skip
 
     def live(self) -> Generation | None:
@@ -68,8 +70,12 @@ class Reconciler:
         with self.ports.lock.held():
             live = self.live()
             sites = live.sites if live else {}
+            if live is not None:  # each site in the slot that served it
+                self.renderer.slots_b = sites_on_b(live.files, live.sites)
             files = self.renderer.files(sites)
             if live is not None and files == live.files:
+                self.ports.host.prepare(live.sites)
+                self.golive.point_all(live)  # nginx reaches the slot the generation names
                 return live
             if sites and (error := self.validator.refusal(sites)) is not None:
                 self.ports.events.emit("boot-without-sites", error=error)
@@ -78,6 +84,8 @@ class Reconciler:
                 raise HostdError(f"cannot start: the base configuration is refused: {error}")
             generation = self.ports.generations.write(files, sites, base=live)
             self.ports.generations.switch(generation)
+            self.ports.host.prepare(generation.sites)
+            self.golive.point_all(generation)
             return generation
 
     def resume(self) -> list[str]:
@@ -95,7 +103,10 @@ class Reconciler:
                 for name, info in supervisor.all_info().items():
                     if site_of_program(name) in live.sites and info.state in DOWN_STATES:
                         supervisor.start(name)
-            except SupervisorError as exc:
+                # a switch cut short: exactly the slot the live generation names serves
+                self.golive.point_all(live)
+                self.golive.remove_programs(live.sites)
+            except (SupervisorError, HostdError) as exc:
                 problems.append(str(exc))
             try:
                 self.golive.reload_nginx(live.files)
@@ -136,36 +147,113 @@ class Reconciler:
         if not candidate.plan.is_empty:
             sites, refused = self.validator.accepted(sites, live.sites, candidate.plan.touched)
             rejected.update(refused)
-        if make_plan(live.files, self.renderer.files(sites), live.sites, sites).is_empty:
+        rendered = self.renderer.files(sites)  # each site in its live slot
+        if make_plan(live.files, rendered, live.sites, sites).is_empty:
             return _report(None, live, rejected, {}, only)
-        switched = self.golive.switch(sites, live)
-        failures = dict(switched.failures)
-        if switched.refusal is None and failures:
-            sites = reverted(sites, failures, live.sites)
-            switched = self.golive.switch(sites, switched.generation)
+        live_b = self.renderer.slots_b
+        moving = new_versions(rendered, live.files, set(sites) & set(live.sites))
+        held = self._release(sites, moving | (set(sites) - set(live.sites)))
+        if held:
+            sites = reverted(sites, held, live.sites)
+            moving -= set(held)
+        switched = self.golive.switch(sites, live, flipped(live_b, moving))
+        failures = {**held, **switched.failures}
+        if switched.refusal is None and switched.failures:
+            sites = reverted(sites, switched.failures, live.sites)
+            back = held_back(self.renderer.slots_b, live_b, switched.failures)
+            switched = self.golive.switch(sites, switched.generation, back)
             for name, why in switched.failures.items():
                 failures[name] += f"; its last good version did not start either: {why}"
         if switched.refusal is not None:
             return self.golive.roll_back(live, switched.generation, switched.refusal, only)
         generation = switched.generation
-        if (set(live.sites) | set(failures)) - set(generation.sites):  # else none to remove
+        gone = (set(live.sites) | set(failures)) - set(generation.sites)
+        if moving or gone:  # old slots to drain, dropped programs to remove
             self.golive.remove_programs(set(live.sites) | set(generation.sites) | set(failures))
         self.ports.generations.prune()
         return _report(generation, live, rejected, failures, only)
 
     def _reload_code(self, report: ApplyReport) -> None:
-        """Named sites whose configuration did not change get their code reloaded."""
+        """Named sites whose configuration did not change get their code reloaded: a
+        new version in the other slot, health-gated, switched to, the old one drained."""
         live = self.live()
+        if live is None:
+            return
+        names = [
+            r.name for r in report.sites if r.outcome is Outcome.UNCHANGED and r.name in live.sites
+        ]
+        if not names:
+            return
+        problems = self._redeploy(live, names)
         for index, result in enumerate(report.sites):
-            if result.outcome is not Outcome.UNCHANGED or live is None:
+            if result.name not in names:
                 continue
-            site = live.sites[result.name]
-            problem = self.ports.code.reload(site)
+            problem = problems.get(result.name)
             report.sites[index] = (
-                SiteResult(site.name, Outcome.RELOADED)
+                SiteResult(result.name, Outcome.RELOADED)
                 if problem is None
-                else SiteResult(site.name, Outcome.FAILED, problem, held=True)
+                else SiteResult(result.name, Outcome.FAILED, problem, held=True)
             )
+        report.generation = self._live_id()
+
+    def _redeploy(self, live: Generation, names: Collection[str]) -> dict[str, str]:
+        """Start `names` anew in their other slots; site -> why one stays where it was."""
+        live_b = sites_on_b(live.files, live.sites)
+        held = self._release(live.sites, names)
+        names = [name for name in names if name not in held]
+        if not names:
+            return held
+        switched = self.golive.switch(live.sites, live, flipped(live_b, names))
+        if switched.refusal is not None:
+            self.golive.roll_back(live, switched.generation, switched.refusal, names)
+            return {**held, **{name: f"rolled back: {switched.refusal}" for name in names}}
+        problems = {
+            name: f"the new version failed its health gate, the live one keeps serving: {why}"
+            for name, why in switched.failures.items()
+        }
+        if problems:
+            back = held_back(self.renderer.slots_b, live_b, problems)
+            self.golive.switch(live.sites, switched.generation, back)
+        self.golive.remove_programs(names)
+        for name in names:
+            if name not in problems and (why := self._restart_processes(live.sites[name])):
+                problems[name] = why
+        self.ports.generations.prune()
+        return {**held, **problems}
+
+    def _release(self, sites: Mapping[str, Site], names: Collection[str]) -> dict[str, str]:
+        """Run the `release:` command of each of `names` that has one, before its new
+        version starts; site -> why it is held at its live version. Each output goes
+        to the site's hostd.log."""
+        held: dict[str, str] = {}
+        for name in sorted(names):
+            site = sites[name]
+            if site.release is None:
+                continue
+            done = self.ports.releases.run(site)
+            self.ports.events.emit(
+                "release" if done.ok else "release-failed", site=name,
+                level=logging.INFO if done.ok else logging.WARNING,
+                command=site.release, output=done.output[-4000:],
+            )  # fmt: skip
+            if not done.ok:
+                lines = [line for line in done.output.splitlines() if line.strip()]
+                held[name] = (
+                    f"release command failed, the live version keeps serving: "
+                    f"{lines[-1] if lines else done.output} (its output is in hostd.log)"
+                )
+        return held
+
+    def _restart_processes(self, site: Site) -> str | None:
+        """Restart the site's worker processes, which have no slots, on the new code."""
+        for name, _ in site.processes:
+            program = program_name(site.name, name)
+            try:
+                self.ports.supervisor.stop(program)
+                self.ports.supervisor.start(program)
+            except SupervisorError as exc:
+                return f"could not restart process {name}: {exc}"
+        return None
 
     def _live_id(self) -> int | None:
         try:
@@ -203,6 +291,24 @@ class Reconciler:
                 detail=result.detail or None,
                 held=result.held or None,
             )
+
+
+def new_versions(rendered: Files, live: Files, names: Collection[str]) -> set[str]:
+    """The sites among `names` whose web programs change: each starts in its other
+    slot. (A change of worker processes only restarts those, as it always did.)"""
+    return {
+        n
+        for n in names
+        if web_section(rendered.get(program_path(n), ""), n)
+        != web_section(live.get(program_path(n), ""), n)
+    }
+
+
+def held_back(
+    on_b: frozenset[str], live_b: frozenset[str], failed: Collection[str]
+) -> frozenset[str]:
+    """The sites in slot b once the `failed` ones return to their live slots."""
+    return frozenset(n for n in on_b if n not in failed) | (live_b & set(failed))
 
 
 _OUTCOME = {

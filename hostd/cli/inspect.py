@@ -119,6 +119,7 @@ def run_status(args: argparse.Namespace) -> int:
         out(f"warning: {warning}")
     for site in status.sites:
         pid = f" pid {site.pid}" if site.pid else ""
+        pid += f" slot {site.slot}" if site.slot else ""
         out(
             f"{site.name:<20} {site.program}{pid} up {uptime(site.since)}  "
             f"{' '.join(site.domains) or '-'}  last apply: {site.outcome or '-'}"

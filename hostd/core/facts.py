@@ -38,6 +38,9 @@ class HostFacts:
     # hostd's include must then leave alone (nginx refuses a duplicate)
     machine_directives: frozenset[str] = field(default_factory=frozenset)
 
+    # the sites whose web program runs in slot b (`hostd.core.slots`)
+    slots_b: frozenset[str] = field(default_factory=frozenset)
+
     max_workers: int = 0  # box-wide cap on all sites' gunicorn workers; 0: none
 
     @property

@@ -165,6 +165,16 @@ class Layout:
             return self.site_run_dir(site) / "app.sock"
         return self.run_dir / f"{site}.sock"
 
+    def slot_socket(self, site: str, slot: str) -> Path:
+        """Where the gunicorn of `site`'s `slot` binds; `site_socket` links to the live one."""
+        if self.mode is Mode.SYSTEM:
+            return self.site_run_dir(site) / f"app.{slot}.sock"
+        return self.run_dir / f"{site}.{slot}.sock"
+
+    def slot_control_socket(self, site: str, slot: str) -> Path:
+        base = self.site_control_socket(site)
+        return base if slot == "a" else base.with_name(f"{base.stem}.{slot}{base.suffix}")
+
     def site_control_socket(self, site: str) -> Path:
         if self.mode is Mode.SYSTEM:
             return self.site_run_dir(site) / "gunicorn.ctl"
@@ -218,7 +228,7 @@ def layout_for(home: Path | None, sites_dir: Path | None = None, root: Path = Pa
     for path in (layout.home, layout.sites_dir):
         if not SAFE_PATH.match(str(path)):
             raise SettingsError(f"{path}: hostd needs paths of letters, digits and ._/@+,=~- only")
-    socket = layout.site_socket("x" * 63)
+    socket = layout.slot_socket("x" * 63, "b")
     if len(str(socket)) > MAX_SOCKET_PATH:
         raise SettingsError(
             f"home {layout.home} is too long for unix socket paths "

@@ -20,7 +20,7 @@ from hostd.core import sitekeys
 from hostd.core.yamlnode import Field
 
 PROCESS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z")
-RESERVED = frozenset({"web", "app", "access", "error", "hostd"})  # the site's own logs
+RESERVED = frozenset({"web", "app", "access", "error", "hostd", "slot-b"})  # logs, slot b
 MAX_PROCESSES = 8
 _UNSAFE = re.compile(r"[\x00\r\n]")
 _HERE = "%(here)s"
@@ -58,6 +58,20 @@ def parse_processes(value: Field) -> tuple[tuple[str, str], ...]:
             raise item.error("the command is empty")
         out.append((name, command))
     return tuple(sorted(out))
+
+
+def parse_release(value: Field) -> str:
+    """The `release:` command: one line a shell could split, not empty."""
+    command = str(sitekeys.read(value, "release")).strip()
+    if _UNSAFE.search(command):
+        raise value.error("a command is one line, without NUL")
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise value.error(f"cannot split the command like a shell would: {exc}") from None
+    if not argv:
+        raise value.error("the command is empty")
+    return command
 
 
 def process_argv(command: str, venv: Path | None) -> list[str]:

@@ -28,6 +28,8 @@ class ProgramInfo:
     spawnerr: str
     description: str
     start: int
+    # when it last stopped; 0 for a program added (by an apply) that never stopped since
+    stopped: int = 0
 
     @classmethod
     def from_rpc(cls, info: dict[str, Any]) -> ProgramInfo:
@@ -37,5 +39,6 @@ class ProgramInfo:
             pid=int(info["pid"]),
             spawnerr=str(info.get("spawnerr", "")),
             description=str(info.get("description", "")),
+            stopped=int(info.get("stop", 0)),
             start=int(info.get("start", 0)),
         )

@@ -32,6 +32,7 @@ from hostd.core.maintenance import RETRY_AFTER, maintenance_page
 from hostd.core.processes import process_argv, program_name
 from hostd.core.site import Site
 from hostd.core.sitekeys import APP_NUMBERS, WORKER_CLASSES
+from hostd.core.slots import slot_of, web_program
 
 # gunicorn's worker and graceful timeouts of a site that does not set them
 TIMEOUT = APP_NUMBERS["timeout"].default
@@ -93,11 +94,12 @@ def gunicorn_argv(site: Site, facts: HostFacts) -> list[str]:
     """The command Supervisor runs for `site`."""
     layout = facts.layout
     gunicorn = gunicorn_of(site, facts)
+    slot = slot_of(site.name, facts.slots_b)
     argv = [
         str(gunicorn),
         "--config", str(layout.gunicorn_conf),  # not the app's own gunicorn.conf.py
         "--chdir", str(site.app.root),
-        "--bind", f"unix:{layout.site_socket(site.name)}",
+        "--bind", f"unix:{layout.slot_socket(site.name, slot)}",
         "--workers", str(site.app.workers or facts.auto_workers),
         "--timeout", str(site.app.timeout),
         "--graceful-timeout", str(site.app.graceful_timeout),
@@ -105,7 +107,7 @@ def gunicorn_argv(site: Site, facts: HostFacts) -> list[str]:
     ]  # fmt: skip
     argv += tuning_flags(site)
     if gunicorn in facts.control_socket_gunicorns:
-        argv += ["--control-socket", str(layout.site_control_socket(site.name))]
+        argv += ["--control-socket", str(layout.slot_control_socket(site.name, slot))]
     argv.append(site.app.wsgi)
     return argv
 
@@ -164,6 +166,7 @@ def render_program(site: Site, facts: HostFacts) -> str:
         facts,
         "program.conf.j2",
         site=site,
+        program=web_program(site.name, slot_of(site.name, facts.slots_b)),
         command=shlex.join(secrets_prefix(site, facts) + gunicorn_argv(site, facts)),
         environment=environment,
         graceful_timeout=site.app.graceful_timeout,

@@ -21,7 +21,7 @@ from hostd.core.dotenv import SECRET
 from hostd.core.factory import factory_call_problem
 from hostd.core.layout import SAFE_PATH
 from hostd.core.policies import Policies, parse_policies, policies_from_dict
-from hostd.core.processes import parse_processes
+from hostd.core.processes import parse_processes, parse_release
 from hostd.core.sitekeys import APP_NUMBERS, ASGI_WORKERS, WORKER_CLASSES, Bound
 from hostd.core.static_rule import system_refusal
 from hostd.core.yamlnode import Field, compose
@@ -90,6 +90,7 @@ class Site:
     secret_digest: str | None = None
     paused: str | None = None  # `hostd pause`: the maintenance message; None: serving
     processes: tuple[tuple[str, str], ...] = ()  # worker processes: name, command
+    release: str | None = None  # run once per new version before it goes live
     # line of each key path, for errors found after parsing; not part of identity
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -126,6 +127,7 @@ class Site:
             "secret_digest": self.secret_digest,
             "paused": self.paused,
             "processes": dict(self.processes),
+            "release": self.release,
         }
 
 
@@ -153,6 +155,7 @@ def site_from_dict(data: Mapping[str, Any]) -> Site:
         secret_digest=data.get("secret_digest"),
         paused=data.get("paused"),
         processes=tuple(sorted(data.get("processes", {}).items())),
+        release=data.get("release"),
     )
 
 
@@ -209,11 +212,13 @@ def _parse(file: Path, text: str) -> Site:
     policies = parse_policies(top, {prefix for prefix, _ in static})
     env_file = resolved_path(top["env_file"], file.parent) if "env_file" in top else None
     processes = parse_processes(top["processes"]) if "processes" in top else ()
+    release = parse_release(top["release"]) if "release" in top else None
     for key, value in top.items():
         lines[key] = value.line
     return Site(
         name=name, file=file, domains=domains, app=app, static=static, tls=tls,
-        policies=policies, env_file=env_file, processes=processes, lines=lines,
+        policies=policies, env_file=env_file, processes=processes, release=release,
+        lines=lines,
     )  # fmt: skip
 
 

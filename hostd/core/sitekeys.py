@@ -243,6 +243,9 @@ _POLICY_KEYS = (
         default=3600, minimum=1, maximum=86400),
     Key("env_file", (STRING,), "A dotenv file of secrets (mode 0600 or 0640), beside this "
         "file or absolute; its values are never shown."),
+    Key("release", (STRING,), "A command run once per new version before it goes live (e.g. "
+        "`flask db upgrade`), in the app's root as its user with its env and venv; if it "
+        "fails, the site stays at its live version."),
     Key("processes", (MAPPING,), "Worker processes run beside the app, by name: each a "
         "command line (a bare program name is the venv's)."),
     Key("processes.*", (STRING,), "The command of one process.",

@@ -26,19 +26,27 @@ class UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def _get(conn: http.client.HTTPConnection, path: str, host: str) -> tuple[int, bytes]:
+def _get(
+    conn: http.client.HTTPConnection, path: str, host: str, scheme: str | None = None
+) -> tuple[int, bytes]:
+    headers = {"Host": host, "User-Agent": "hostd-probe"}
+    if scheme is not None:  # as nginx tells the app (site.conf.j2)
+        headers["X-Forwarded-Proto"] = scheme
     try:
-        conn.request("GET", path, headers={"Host": host, "User-Agent": "hostd-probe"})
+        conn.request("GET", path, headers=headers)
         response = conn.getresponse()
         return response.status, response.read()
     finally:
         conn.close()
 
 
-def unix_get(sock: Path, path: str, host: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """Status and body of GET `path` on a unix socket; OSError if nothing answers."""
+def unix_get(
+    sock: Path, path: str, host: str, timeout: float = 5.0, scheme: str | None = None
+) -> tuple[int, bytes]:
+    """Status and body of GET `path` on a unix socket (telling the app the request
+    came over `scheme`); OSError if nothing answers."""
     try:
-        return _get(UnixConnection(sock, timeout), path, host)
+        return _get(UnixConnection(sock, timeout), path, host, scheme)
     except http.client.HTTPException as exc:
         raise OSError(f"bad HTTP answer on {sock}: {exc}") from exc
 

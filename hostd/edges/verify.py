@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from hostd.core.layout import Layout
 from hostd.core.program import FAILED_START
 from hostd.core.site import Site
+from hostd.core.slots import slot_of, web_program
 from hostd.edges.logfiles import tail
 from hostd.edges.probe import unix_get
 from hostd.edges.supervisor import XmlRpcSupervisor
@@ -26,15 +27,24 @@ class AppVerifier:
         self.layout = layout
         self.supervisor = supervisor
         self.timeout = timeout
+        self._https: frozenset[str] = frozenset()
+        self._answered: dict[str, int] = {}
 
-    def failures(self, sites: Sequence[Site]) -> dict[str, str]:
-        """Site name -> why its app did not come up, for each that did not."""
+    def failures(
+        self, sites: Sequence[Site], on_b: Collection[str] = (), https: Collection[str] = ()
+    ) -> dict[str, str]:
+        """Site name -> why its app did not come up, for each that did not; each
+        asked through the socket of its own slot (slot b for `on_b`), as served over
+        HTTPS for `https`."""
+        self._https = frozenset(https)
+        self._answered = {}  # site -> its last status >= 500
         pending = {site.name: site for site in sites}
+        slots = {site.name: slot_of(site.name, on_b) for site in sites}
         failures: dict[str, str] = {}
         deadline = time.monotonic() + self.timeout
         while pending and time.monotonic() < deadline:
             for name, site in list(pending.items()):
-                problem = self._problem(site, deadline)
+                problem = self._problem(site, slots[name], deadline)
                 if problem is None:
                     del pending[name]
                 elif problem:
@@ -42,13 +52,21 @@ class AppVerifier:
                     del pending[name]
             if pending:
                 time.sleep(0.05)
-        for name in pending:
-            failures[name] = self._start_failure(name, f"no answer within {self.timeout:.0f}s")
+        for name, site in pending.items():
+            status = self._answered.get(name)
+            reason = (
+                f"health check {site.app.health} answered {status} until the start timeout"
+                if status is not None
+                else f"no answer within {self.timeout:.0f}s"
+            )
+            failures[name] = self._start_failure(name, reason)
         return failures
 
-    def _problem(self, site: Site, deadline: float) -> str | None:
-        """None once `site` serves; "" while it may still come up; else the failure."""
-        info = self.supervisor.info(site.name)
+    def _problem(self, site: Site, slot: str, deadline: float) -> str | None:
+        """None once `site` serves in `slot`; "" while it may still come up; else the
+        failure. The request carries the site's first domain and the scheme it is
+        served with, as nginx would send it."""
+        info = self.supervisor.info(web_program(site.name, slot))
         if info is not None and info.state in FAILED_START:
             return self._start_failure(
                 site.name, f"{info.state}: {info.spawnerr or info.description}"
@@ -56,16 +74,18 @@ class AppVerifier:
         health = site.app.health
         try:
             status, _ = unix_get(
-                self.layout.site_socket(site.name),
+                self.layout.slot_socket(site.name, slot),
                 health or "/",
                 site.domains[0],
                 timeout=max(0.5, min(10.0, deadline - time.monotonic())),
+                scheme="https" if site.name in self._https else "http",
             )
         except OSError:
             return ""
         if health is None or status < 500:
             return None
-        return "" if time.monotonic() < deadline else f"health check {health} answered {status}"
+        self._answered[site.name] = status
+        return ""
 
     def _start_failure(self, site: str, reason: str) -> str:
         cause = root_cause(tail(self.layout.site_log_dir(site) / "app.log", 60))

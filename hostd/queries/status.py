@@ -14,6 +14,7 @@ from hostd.core.program import ProgramInfo
 from hostd.core.render import served_fingerprint
 from hostd.core.settings import Settings
 from hostd.core.site import Site, Tls
+from hostd.core.slots import sites_on_b, slot_of, web_program
 from hostd.core.timing import local_time
 from hostd.edges.certstore import read_certificate
 from hostd.edges.daemon_state import daemon_state
@@ -51,6 +52,7 @@ class SiteStatus:
     paused: str | None = None  # `hostd pause`: the maintenance message
     # worker processes by name: program (Supervisor state), pid, crash_loop
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    slot: str | None = None  # the slot (a or b) whose gunicorn serves the site
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -107,11 +109,13 @@ def collect_status(layout: Layout, settings: Settings) -> Status:
         supervisor = str(exc)
     nginx = nginx_state(settings, live.files if live else None)
     names = sorted(set(live.sites if live else {}) | set(state))
+    on_b = sites_on_b(live.files, live.sites) if live else frozenset()
     sites = []
     for name in names:
         site = live.sites.get(name) if live else None
         record = state.get(name, {})
-        info = programs.get(name)
+        slot = slot_of(name, on_b) if site else None
+        info = programs.get(web_program(name, slot or "a"))
         problem = record.get("outcome") in ("rejected", "failed")
         last = last_error(record, last_error_event(layout.site_log_dir(name) / "hostd.log"))
         loop = loops.get(name)
@@ -136,6 +140,7 @@ def collect_status(layout: Layout, settings: Settings) -> Status:
                 cert_expires=_expiry(layout, site),
                 paused=site.paused if site else None,
                 processes=_processes(site, programs, loops),
+                slot=slot,
             )
         )
     warnings = [error] if (error := read_last_apply(layout.state_file).get("error")) else []

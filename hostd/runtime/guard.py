@@ -10,7 +10,7 @@ import time
 from hostd.apply.reconciler import Reconciler
 from hostd.core.crashloop import Action, CrashLoopGuard
 from hostd.core.layout import Layout
-from hostd.core.processes import site_of_program
+from hostd.core.slots import live_programs
 from hostd.core.timing import iso_time
 from hostd.edges.events import EventLog
 from hostd.edges.fs import held_lock
@@ -48,11 +48,15 @@ class ProgramGuard:
         policy = self.policy
         live = self.reconciler.live()
         sites = live.sites if live else {}
+        ours = live_programs(live.files, sites) if live else frozenset()
         now = time.time()
         looping = set(policy.retries)
         for name, info in self.supervisor.all_info().items():
-            if site_of_program(name) not in sites:  # a site's web program or its processes
+            if name not in ours:  # not a live slot or process: a slot draining or on trial
+                policy.forget(name)  # its next start is a new version's, not a restart
                 continue
+            if not info.stopped:  # added by an apply and never stopped: no restart yet
+                policy.forget(name)
             action = policy.observe(name, info.state, float(info.start), now)
             retry = policy.retries.get(name)
             if action is Action.STOP and retry is not None:
@@ -66,6 +70,6 @@ class ProgramGuard:
                 self.events.emit("crash-loop-retry", site=name, attempt=retry.attempts)
         for name in sorted(looping - set(policy.retries)):  # steady again: out of backoff
             self.events.emit("crash-loop-ended", site=name)
-        for name in {n for n in policy.retries if site_of_program(n) not in sites}:
+        for name in {n for n in policy.retries if n not in ours}:
             policy.forget(name)
         write_crash_loops(crash_loops_path(self.layout), policy.retries)

@@ -22,7 +22,6 @@ from hostd.core.settings import Settings
 from hostd.edges.certbot import CertbotCommand
 from hostd.edges.certstore import CertFolder
 from hostd.edges.checker import ScratchChecker
-from hostd.edges.code_reload import GunicornReloader
 from hostd.edges.events import EventLog
 from hostd.edges.fs import FileLock
 from hostd.edges.generations import GenerationStore
@@ -32,7 +31,9 @@ from hostd.edges.nginx import NginxProcess
 from hostd.edges.notifier import Notifier
 from hostd.edges.preflight import HttpPreflight
 from hostd.edges.records import HEALED, SITES_FOLDER, StateJournal, record_healing
+from hostd.edges.release import ReleaseCommand
 from hostd.edges.runner import Runner, SubprocessRunner
+from hostd.edges.slot_link import SocketLinks
 from hostd.edges.supervisor import XmlRpcSupervisor
 from hostd.edges.verify import AppVerifier
 from hostd.runtime.collector import Collector
@@ -107,7 +108,8 @@ def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wi
         nginx=nginx,
         supervisor=supervisor,
         apps=AppVerifier(layout, supervisor, settings.apply.start_timeout),
-        code=GunicornReloader(facts, runner, supervisor),
+        sockets=SocketLinks(layout),
+        releases=ReleaseCommand(facts, runner),
         host=LocalHost(facts, gunicorns),
         certs=CertFolder(layout),
         journal=StateJournal(layout.state_file),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from pathlib import Path
 
-from .harness import APPS, HostdUp, serves, site_yaml, wait_until
+from .harness import APPS, HostdUp, site_yaml, wait_until
 
 
 def nginx_reloads(up: HostdUp) -> int:
@@ -65,7 +66,8 @@ def test_a_crash_looping_app_is_held_back_without_touching_nginx_or_others(
 
 
 def test_reload_of_a_site_with_new_code_is_graceful(instance: HostdUp) -> None:
-    """`hostd reload SITE` after a deploy: same master, new code, nothing dropped."""
+    """`hostd reload SITE` after a deploy: the new code in a new master in the other
+    slot, switched to once it answers; the old one is gone."""
     app = instance.root / "app"
     shutil.copytree(APPS / "probe", app)
     instance.write_site("alpha", site_yaml(["alpha.test"], root=app))
@@ -78,12 +80,15 @@ def test_reload_of_a_site_with_new_code_is_graceful(instance: HostdUp) -> None:
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "alpha: reloaded" in done.stdout
-    wait_until(serves(instance, "alpha.test", "alpha now says hello\n"), what="new code")
-    assert instance.pid("alpha") == master
+    assert instance.get("alpha.test").body == "alpha now says hello\n"
+    alpha = instance.status()["sites"]["alpha"]
+    assert alpha["slot"] == "b" and alpha["pid"] not in (None, master)
+    assert not Path(f"/proc/{master}").exists()
 
 
 def test_a_broken_deploy_leaves_the_old_workers_serving(instance: HostdUp) -> None:
-    """Code that does not import is refused before any signal; the site keeps serving."""
+    """Code that does not import fails its health gate in the other slot, with the
+    app's own error line; the live slot keeps serving, untouched."""
     app = instance.root / "app"
     shutil.copytree(APPS / "probe", app)
     instance.write_site("alpha", site_yaml(["alpha.test"], root=app))
@@ -94,10 +99,11 @@ def test_a_broken_deploy_leaves_the_old_workers_serving(instance: HostdUp) -> No
     done = instance.reload("alpha")
 
     assert done.returncode == 1
-    assert "alpha: failed (serving its last good version): new code does not load" in done.stdout
-    assert "no_such_module_anywhere" in done.stdout
+    assert "alpha: failed (serving its last good version): the new version failed" in done.stdout
+    assert "ModuleNotFoundError: No module named 'no_such_module_anywhere'" in done.stdout
     assert instance.get("alpha.test").body == "alpha says hello\n"
     assert instance.pid("alpha") == master
+    assert instance.status()["sites"]["alpha"]["slot"] == "a"
 
 
 def test_reload_without_names_never_restarts_unchanged_sites(instance: HostdUp) -> None:

@@ -316,8 +316,8 @@ def nobodys_venv() -> Iterator[Path]:
 def test_a_code_reload_checks_the_new_code_as_the_sites_user(
     machine: Machine, nobodys_venv: Path
 ) -> None:
-    """`hostd reload SITE` imports the new code first, as the site's `user:` with its
-    environment: every import the app records (check, then new workers) is nobody's."""
+    """`hostd reload SITE` boots the new code in the other slot as the site's `user:`
+    with its environment: every import the app records is nobody's."""
     app = machine.root / "srv" / "uidapp"
     app.mkdir(parents=True)
     (app / "uidapp.py").write_text(UID_APP)

@@ -127,18 +127,53 @@ def test_an_app_that_does_not_start_goes_back(fakes: FakePorts, reconciler: Reco
     )
 
 
-def test_when_the_last_good_version_fails_too_both_reasons_are_reported(
+def test_a_new_version_failing_its_gate_leaves_the_live_slot_untouched(
     fakes: FakePorts, reconciler: Reconciler
 ) -> None:
+    """Version 2 starts in slot b beside version 1 and fails: slot b is removed, slot a
+    was never stopped and still gets the traffic, the reason is reported."""
     fakes.apps.failure = lambda s: f"app did not start (version {s.app.env[0][1]})"
     fakes.sites.files["alpha"] = site("alpha", "2")
     report = reconciler.apply()
     alpha = report.result("alpha")
-    assert alpha is not None and alpha.outcome is Outcome.FAILED
-    assert alpha.detail == (
-        "app did not start (version 2); its last good version did not start either: "
-        "app did not start (version 1)"
-    )
+    assert alpha is not None and alpha.outcome is Outcome.FAILED and alpha.held
+    assert alpha.detail == "app did not start (version 2)"
+    assert "add alpha.slot-b" in fakes.supervisor.calls
+    assert "remove alpha" not in fakes.supervisor.calls
+    assert "remove alpha.slot-b" in fakes.supervisor.calls
+    assert fakes.sockets.pointed["alpha"] == "a" and "alpha:b" not in fakes.sockets.switches
+    assert live_version(reconciler, "alpha") == "1"
+
+
+def test_a_change_starts_the_other_slot_switches_then_drains_the_old(
+    fakes: FakePorts, reconciler: Reconciler
+) -> None:
+    """Each change that needs new processes moves the site to its other slot: the new
+    program is added before the socket is switched and the old one removed."""
+    fakes.sites.files["alpha"] = site("alpha", "2")
+    assert outcomes(reconciler.apply()) == {"alpha": Outcome.CHANGED, "beta": Outcome.UNCHANGED}
+    calls = fakes.supervisor.calls
+    assert calls.index("add alpha.slot-b") < calls.index("remove alpha")
+    assert fakes.sockets.switches == ["alpha:a", "beta:a", "alpha:b"]
+    assert set(fakes.supervisor.running) == {"alpha.slot-b", "beta"}
+    fakes.sites.files["alpha"] = site("alpha", "3")
+    assert reconciler.apply().ok
+    assert fakes.sockets.pointed["alpha"] == "a"
+    assert set(fakes.supervisor.running) == {"alpha", "beta"}
+
+
+def test_a_restart_after_a_cut_short_switch_leaves_one_live_slot(
+    fakes: FakePorts, reconciler: Reconciler
+) -> None:
+    """hostd stopped after the new generation went live but before the switch: on
+    resume the socket follows the generation and the other slot is removed."""
+    fakes.sites.files["alpha"] = site("alpha", "2")
+    assert reconciler.apply().ok
+    fakes.sockets.pointed["alpha"] = "a"  # as if stopped before the switch and drain
+    fakes.supervisor.running["alpha"] = "the old slot, still running"
+    assert reconciler.resume() == []
+    assert fakes.sockets.pointed["alpha"] == "b"
+    assert set(fakes.supervisor.running) == {"alpha.slot-b", "beta"}
 
 
 def test_nginx_refusing_rolls_everything_back(fakes: FakePorts, reconciler: Reconciler) -> None:
@@ -162,14 +197,18 @@ def test_nginx_refusing_rolls_everything_back(fakes: FakePorts, reconciler: Reco
 def test_a_named_unchanged_site_gets_its_code_reloaded(
     fakes: FakePorts, reconciler: Reconciler
 ) -> None:
-    """`hostd reload alpha` without a config change reloads alpha's code, nothing else."""
+    """`hostd reload alpha` without a config change starts alpha anew in its other
+    slot and switches to it, nothing else; new code failing its gate is held."""
     report = reconciler.apply({"alpha"})
     assert outcomes(report) == {"alpha": Outcome.RELOADED}
-    assert fakes.code.reloaded == ["alpha"]
-    fakes.code.failing["alpha"] = "new code does not load, the old workers keep serving: boom"
+    assert fakes.sockets.switches[-1] == "alpha:b"
+    assert set(fakes.supervisor.running) == {"alpha.slot-b", "beta"}
+    fakes.apps.failure = lambda s: "app did not start (ImportError: boom)"
     failed = reconciler.apply({"alpha"}).result("alpha")
     assert failed is not None and failed.outcome is Outcome.FAILED and failed.held
-    assert "new code does not load" in failed.detail
+    assert "failed its health gate" in failed.detail and "ImportError: boom" in failed.detail
+    assert fakes.sockets.pointed["alpha"] == "b"
+    assert set(fakes.supervisor.running) == {"alpha.slot-b", "beta"}
 
 
 def test_other_sites_wait_when_some_are_named(fakes: FakePorts, reconciler: Reconciler) -> None:
@@ -247,3 +286,44 @@ def test_the_dashboard_comes_from_the_runtime_not_from_hostd_toml(
     assert outcomes(reconciler.apply())["hostd-dashboard"] is Outcome.ADDED
     reconciler.builtin = Builtin(config)
     assert outcomes(reconciler.apply())["hostd-dashboard"] is Outcome.REMOVED
+
+
+def with_release(name: str, version: str) -> Site:
+    return replace(site(name, version), release="flask db upgrade")
+
+
+def test_a_release_runs_once_per_new_version_and_a_failing_one_holds_the_site(
+    fakes: FakePorts, reconciler: Reconciler
+) -> None:
+    """`release:` runs before a new version starts, not for an unchanged site; when it
+    fails, no new slot starts, the live version serves on, and the output is logged."""
+    fakes.sites.files["alpha"] = with_release("alpha", "2")
+    assert reconciler.apply().ok
+    assert fakes.releases.ran == ["alpha"]
+    assert reconciler.apply().ok
+    assert fakes.releases.ran == ["alpha"]  # nothing new: no release
+    fakes.releases.failing["alpha"] = "migrating...\nOperationalError: no such table\n"
+    fakes.sites.files["alpha"] = with_release("alpha", "3")
+    calls = len(fakes.supervisor.calls)
+    report = reconciler.apply()
+    alpha = report.result("alpha")
+    assert alpha is not None and alpha.outcome is Outcome.FAILED and alpha.held
+    assert "release command failed" in alpha.detail and "OperationalError" in alpha.detail
+    assert live_version(reconciler, "alpha") == "2"
+    assert not [c for c in fakes.supervisor.calls[calls:] if c.startswith("add")]
+    logged = fakes.events.named("release-failed")
+    assert logged and "no such table" in str(logged[-1])
+    failed = reconciler.apply({"alpha"}).result("alpha")  # tried again, held again
+    assert failed is not None and failed.outcome is Outcome.FAILED
+    assert fakes.releases.ran == ["alpha", "alpha", "alpha"]
+
+
+def test_a_change_of_worker_processes_only_leaves_the_web_program_in_its_slot(
+    fakes: FakePorts, reconciler: Reconciler
+) -> None:
+    """Processes have no slots: adding one starts it, and gunicorn stays where it is."""
+    fakes.sites.files["alpha"] = replace(site("alpha"), processes=(("worker", "rq worker"),))
+    assert reconciler.apply().ok
+    assert "add alpha.worker" in fakes.supervisor.calls
+    assert "alpha:b" not in fakes.sockets.switches
+    assert not [c for c in fakes.supervisor.calls if c in ("remove alpha", "add alpha.slot-b")]

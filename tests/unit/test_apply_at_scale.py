@@ -127,7 +127,7 @@ def test_supervisor_rereads_once_when_nothing_is_removed_and_twice_when_a_site_i
     fakes: FakePorts, many: Reconciler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each reread parses every program; the one that removes programs is skipped when
-    no site leaves."""
+    no site leaves and no old slot drains."""
     rereads: list[int] = []
     reread = fakes.supervisor.reload_config
 
@@ -136,12 +136,14 @@ def test_supervisor_rereads_once_when_nothing_is_removed_and_twice_when_a_site_i
         return reread()
 
     monkeypatch.setattr(fakes.supervisor, "reload_config", counted)
-    fakes.sites.files["s07"] = site("s07", "2")
     fakes.sites.files["new"] = site("new")
     assert many.apply().ok
     assert len(rereads) == 1
+    fakes.sites.files["s07"] = site("s07", "2")  # its old slot drains
+    assert many.apply().ok
+    assert len(rereads) == 3
     del fakes.sites.files["s08"]
     report = many.apply()
     assert outcomes(report)["s08"] is Outcome.REMOVED
-    assert len(rereads) == 3
+    assert len(rereads) == 5
     assert "remove s08" in fakes.supervisor.calls

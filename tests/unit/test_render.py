@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -91,19 +92,34 @@ def test_percent_is_doubled_for_supervisor() -> None:
 
 
 def test_the_program_command_runs_gunicorn_on_the_sites_socket() -> None:
-    """The command line binds the site's unix socket and names the app; no shell involved."""
+    """The command line binds the socket of the site's slot (slot a unless it is in
+    slot b; nginx reaches it through the site's socket, a link) and names the app;
+    no shell involved."""
     argv = gunicorn_argv(case_site("minimal"), INSTANCE)
     assert argv == [
         "/opt/hostd/bin/gunicorn",
         "--config", "/srv/hostd/state/gunicorn.conf.py",
         "--chdir", "/srv/apps/minimal",
-        "--bind", "unix:/srv/hostd/run/minimal.sock",
+        "--bind", "unix:/srv/hostd/run/minimal.a.sock",
         "--workers", "5",
         "--timeout", "30",
         "--graceful-timeout", "25",
         "--error-logfile", "-",
         "app:app",
     ]  # fmt: skip
+
+
+def test_slot_b_is_another_program_on_another_socket() -> None:
+    """The same site in slot b: its own program name, socket and control socket, so
+    both slots can run side by side; nginx's file does not change."""
+    minimal = case_site("minimal")
+    on_b = replace(INSTANCE, slots_b=frozenset({"minimal"}))
+    files_a, files_b = render_site(minimal, INSTANCE), render_site(minimal, on_b)
+    assert "[program:minimal]" in files_a["supervisor/programs/minimal.conf"]
+    assert "[program:minimal.slot-b]" in files_b["supervisor/programs/minimal.conf"]
+    assert "unix:/srv/hostd/run/minimal.b.sock" in gunicorn_argv(minimal, on_b)
+    assert files_a["nginx/sites/minimal.conf"] == files_b["nginx/sites/minimal.conf"]
+    assert "server unix:/srv/hostd/run/minimal.sock " in files_a["nginx/sites/minimal.conf"]
 
 
 def test_a_venv_site_runs_its_own_gunicorn() -> None:

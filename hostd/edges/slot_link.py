@@ -1,0 +1,56 @@
+"""The stable socket path of a site, pointed at the socket of its live slot.
+
+nginx connects to `layout.site_socket(site)` for every request (its upstreams keep
+no idle connections), which is a symlink to the live slot's gunicorn socket. The
+switch is one rename of a fresh link over it: each connect lands on the old slot
+or on the new one, never on nothing. The old slot's gunicorn keeps its socket and
+answers what was already queued on it; `SETTLE` gives it the time to take those
+connections before it is asked to drain and stop.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from hostd.core.layout import Layout
+from hostd.errors import HostdError
+
+SETTLE = 0.3
+
+
+class SocketLinks:
+    """The real `hostd.apply.ports.Sockets`."""
+
+    def __init__(self, layout: Layout, settle: float = SETTLE) -> None:
+        self.layout = layout
+        self.settle = settle
+
+    def pointed(self, site: str) -> str | None:
+        """The slot `site`'s stable socket path links to, or None."""
+        link = self.layout.site_socket(site)
+        try:
+            target = os.readlink(link)
+        except OSError:
+            return None
+        for slot in ("a", "b"):
+            if Path(target).name == self.layout.slot_socket(site, slot).name:
+                return slot
+        return None
+
+    def point(self, site: str, slot: str) -> None:
+        link = self.layout.site_socket(site)
+        before = self.pointed(site)
+        if before == slot:
+            return
+        target = self.layout.slot_socket(site, slot)
+        fresh = link.with_name(f".{link.name}.{slot}.new")
+        try:
+            fresh.unlink(missing_ok=True)
+            os.symlink(target.name, fresh)  # relative: the slot sockets sit beside it
+            os.replace(fresh, link)
+        except OSError as exc:
+            raise HostdError(f"cannot point {link} at slot {slot}: {exc}") from exc
+        if before is not None:
+            time.sleep(self.settle)
