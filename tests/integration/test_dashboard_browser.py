@@ -128,7 +128,9 @@ def test_log_in_see_the_sites_and_reload_one(instance: HostdUp, browser: WebDriv
         seen.text_to_be_present_in_element((By.ID, "messages"), "alpha: reloaded")
     )
     assert browser.current_url == f"{base}/sites/alpha"
-    assert instance.pid("alpha") == pid  # a graceful reload, as `hostd reload alpha`
+    # as `hostd reload alpha`: the code booted in the other slot, which serves now
+    assert instance.pid("alpha") not in (pid, None)
+    assert instance.status()["sites"]["alpha"]["slot"] == "b"
     assert instance.status()["sites"]["beta"]["outcome"] == "added"  # only alpha applied
 
     marker = uuid.uuid4().hex
