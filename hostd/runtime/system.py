@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hostd.core.logrotate import render_logrotate
 from hostd.core.site import site_name
+from hostd.core.slots import sites_on_b
 from hostd.core.tmpfiles import render_tmpfiles
 from hostd.edges.fs import write_atomic
 from hostd.edges.inputs import site_files
@@ -52,7 +53,9 @@ class SystemRuntime(Daemon):
         _write_if_changed(machine.logrotate_conf, text)
         try:
             owners = {name: owner_of(site) for name, site in sites.items()}
-            _write_if_changed(machine.tmpfiles_conf, render_tmpfiles(self.layout, owners))
+            on_b = sites_on_b(live.files, sites) if live else frozenset()
+            text = render_tmpfiles(self.layout, owners, on_b)
+            _write_if_changed(machine.tmpfiles_conf, text)
         except (KeyError, OSError) as exc:  # a user removed since the apply
             self.say(f"cannot write {machine.tmpfiles_conf}: {exc}")
         for name in remove_stale_run_folders(self.layout, set(sites)):

@@ -73,6 +73,9 @@ def test_tmpfiles_makes_each_run_folder_for_its_user() -> None:
     text = render_tmpfiles(system_layout(), {"shop": ("www-data", "www-data")})
     assert "d /run/hostd 0755 root root -\n" in text
     assert "d /run/hostd/shop 0750 www-data www-data -\n" in text
+    assert "L /run/hostd/shop/app.sock - - - - app.a.sock\n" in text
+    moved = render_tmpfiles(system_layout(), {"shop": ("www-data", "www-data")}, {"shop"})
+    assert "L /run/hostd/shop/app.sock - - - - app.b.sock\n" in moved
     with pytest.raises(SettingsError):
         render_tmpfiles(system_layout(), {"shop": ("www data", "x")})
 
