@@ -8,6 +8,7 @@ section (Supervisor does not follow an include inside an included file).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from hostd.core.layout import Layout
 
@@ -32,6 +33,18 @@ _FILES = re.compile(r"^(?P<key>\s*files\s*[=:])(?P<value>.*)$")
 def with_supervisor_include(text: str, glob: str) -> str | None:
     """`text` with `glob` added to its [include] files, or None if it is there already."""
     lines = text.splitlines()
+    for index, files in _include_files_lines(lines):
+        if glob in files.group("value").split():
+            return None
+        lines[index] = f"{files.group('key')}{files.group('value').rstrip()} {glob}"
+        return "\n".join(lines) + "\n"
+    if section_names(lines).count("include"):
+        raise ValueError("its [include] section has no files line")
+    return text.rstrip("\n") + f"\n\n[include]\nfiles = {glob}\n"
+
+
+def _include_files_lines(lines: list[str]) -> Iterator[tuple[int, re.Match[str]]]:
+    """Each `files =` line of an [include] section: its index and its match."""
     section = None
     for index, line in enumerate(lines):
         match = _SECTION.match(line)
@@ -40,13 +53,7 @@ def with_supervisor_include(text: str, glob: str) -> str | None:
             continue
         files = _FILES.match(line)
         if section == "include" and files:
-            if glob in files.group("value").split():
-                return None
-            lines[index] = f"{files.group('key')}{files.group('value').rstrip()} {glob}"
-            return "\n".join(lines) + "\n"
-    if section_names(lines).count("include"):
-        raise ValueError("its [include] section has no files line")
-    return text.rstrip("\n") + f"\n\n[include]\nfiles = {glob}\n"
+            yield index, files
 
 
 def section_names(lines: list[str]) -> list[str]:
@@ -80,15 +87,7 @@ def without_supervisor_include(text: str, glob: str) -> str | None:
     """`text` with `glob` taken out of its [include] files again (and the section, if
     hostd added it alone), or None if it is not there: what `hostd init --undo` writes."""
     lines = text.splitlines()
-    section = None
-    for index, line in enumerate(lines):
-        match = _SECTION.match(line)
-        if match:
-            section = match.group("name").strip()
-            continue
-        files = _FILES.match(line)
-        if section != "include" or not files:
-            continue
+    for index, files in _include_files_lines(lines):
         values = files.group("value").split()
         if glob not in values:
             return None
