@@ -2,7 +2,8 @@
 Debian's podman, serves the app and its static files with the site's env.
 
 Tried as an operator without a registry would: the base image is made with
-`debootstrap` from Debian's mirror (python3, python3-venv, nginx-light) and imported;
+`debootstrap` from Debian's mirror (started as soon as the tests are collected, see
+`early.py`) (python3, python3-venv, nginx-light) and imported;
 the wheels of the frozen requirements are fetched by the host's pip and handed to the
 build (`PIP_FIND_LINKS`, `PIP_NO_INDEX`, which the Containerfile accepts). Everything
 podman stores lives in a temporary root of its own and is removed afterwards.
@@ -30,12 +31,12 @@ import yaml
 
 from hostd.cli import main
 
+from . import early
 from .harness import free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 ROOT = Path(__file__).resolve().parents[2]
-MIRROR = "http://deb.debian.org/debian"  # where apt's sources point on Debian 12
 BASE = "localhost/hostd-test-base:bookworm"
 TOOLS = ("podman", "runc", "catatonit", "debootstrap")
 # podman as root keeps a blob-info cache here whatever its --root; removed if it made it
@@ -91,29 +92,16 @@ def podman() -> Iterator[Podman]:
     engine = Podman(Path(tempfile.mkdtemp(prefix="hostd-podman-")))
     made = [p for p in (SYSTEM_CACHE.parent, SYSTEM_CACHE) if not p.exists()]
     try:
-        root = engine.home / "rootfs"
-        done = subprocess.run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                "--include=python3,python3-venv,nginx-light",
-                "bookworm",
-                str(root),
-                MIRROR,
-            ],
-            capture_output=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stdout.decode()[-2000:] + done.stderr.decode()[-2000:]
-        tar = subprocess.run(["tar", "-C", str(root), "-c", "."], capture_output=True, check=True)
-        shutil.rmtree(root)
-        engine.run("import", "-", BASE, stdin=tar.stdout)
+        rootfs = early.DEBIAN_ROOTFS.folder() / "rootfs.tar"  # debootstrap, started early
+        engine.run("import", str(rootfs), BASE)
+        early.DEBIAN_ROOTFS.remove()
         try:
             engine.run("run", "--rm", "--network", "host", BASE, "true")
         except AssertionError as exc:
             pytest.skip(f"podman cannot run a container on this machine: {exc}")
         yield engine
     finally:
+        early.DEBIAN_ROOTFS.remove()
         engine.cleanup()
         if made:
             shutil.rmtree(made[0], ignore_errors=True)

@@ -31,14 +31,13 @@ from pathlib import Path
 
 import pytest
 
+from . import early
 from .acme import Pebble
 from .harness import APPS, HostdUp, can_connect_as, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
 # what each venv gets from PyPI: releases known to work, newer fixes within them
-HTTPBIN = ("httpbin==0.10.*", "gunicorn==27.*")
-DJANGO = ("django==5.2.*", "gunicorn==27.*", "uvicorn-worker==0.4.*")
 CLIENT = "127.0.0.9"  # a loopback address other than nginx's own
 FORGED = {"X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6", "Forwarded": "for=6.6.6.6"}
 PASSWORD = "stock-app-pass-1"
@@ -91,13 +90,6 @@ class StockApps:
         return self.project / "staticfiles"
 
 
-def _venv(folder: Path, *packages: str) -> subprocess.Popen[bytes]:
-    """Create a venv and install `packages` from PyPI into it, in the background."""
-    quoted = " ".join(f"'{package}'" for package in packages)
-    script = f"{sys.executable} -m venv {folder} && {folder}/bin/pip install -q {quoted}"
-    return subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
 def _run(*argv: str, env: dict[str, str] | None = None) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120,
                           env={**os.environ, **(env or {})})  # fmt: skip
@@ -108,11 +100,8 @@ def _run(*argv: str, env: dict[str, str] | None = None) -> None:
 def stock_apps() -> Iterator[StockApps]:
     root = Path(tempfile.mkdtemp(prefix="hd-stock-", dir="/tmp"))
     try:
-        apps = StockApps(root, root / "httpbin", root / "django", root / "site")
-        jobs = [_venv(apps.httpbin, *HTTPBIN), _venv(apps.django, *DJANGO)]
-        for job in jobs:
-            output = job.communicate(timeout=300)[0].decode()
-            assert job.returncode == 0, output
+        venvs = early.STOCK_VENVS.folder()  # made from PyPI, started as tests were collected
+        apps = StockApps(root, venvs / "httpbin", venvs / "django", root / "site")
         apps.project.mkdir()
         manage = [str(apps.django / "bin" / "python"), str(apps.project / "manage.py")]
         _run(str(apps.django / "bin" / "django-admin"), "startproject", "mysite", str(apps.project))
@@ -127,6 +116,7 @@ def stock_apps() -> Iterator[StockApps]:
              env={"DJANGO_SUPERUSER_PASSWORD": PASSWORD})  # fmt: skip
         yield apps
     finally:
+        early.STOCK_VENVS.remove()
         shutil.rmtree(root, ignore_errors=True)
 
 
