@@ -8,16 +8,9 @@ from pathlib import Path
 from hostd.core.layout import embedded_layout, system_layout
 from hostd.core.settings import Settings
 from hostd.core.site import Site, parse_site
-from hostd.queries.doctor import (
-    CHECKS,
-    Box,
-    Daemon,
-    Finding,
-    Gunicorn,
-    Level,
-    run_checks,
-    worst,
-)
+from hostd.core.doctor import Box, Check, Daemon, Finding, Gunicorn, Level, worst
+from hostd.core.doctor import run_checks as run_these
+from hostd.core.doctor_checks import CHECKS
 from hostd.testing import MEMORY, memory_facts
 
 GIB = 1024**3
@@ -44,6 +37,10 @@ def box(count: int, files: int = 65536, **changes: object) -> Box:
         memory_available=50 * GIB,
     )
     return replace(plain, **changes)  # type: ignore[arg-type]
+
+
+def run_checks(box: Box, checks: list[Check] = CHECKS) -> list[Finding]:
+    return run_these(box, checks)
 
 
 def by_check(findings: list[Finding]) -> dict[str, Finding]:
