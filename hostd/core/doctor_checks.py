@@ -297,7 +297,7 @@ def domains(box: Box) -> list[Finding]:
 def certbot_folders(box: Box) -> list[Finding]:
     found = []
     for folder, problem in sorted(box.certbot_folders.items()):
-        check = f"certbot folder: {folder.name}"
+        check = f"certbot folder: {folder}"
         if problem is None:
             found.append(Finding(check, Level.OK, f"{folder} is writable"))
         else:
