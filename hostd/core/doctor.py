@@ -92,6 +92,7 @@ class Port:
     port: int
     holders: tuple[tuple[int | None, str], ...] = ()
     ours: tuple[bool, ...] = ()
+    served: bool = True  # the live configuration listens on it
 
 
 @dataclass(frozen=True)

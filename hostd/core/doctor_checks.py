@@ -202,7 +202,7 @@ def ports(box: Box) -> list[Finding]:
             )
         elif port.holders:
             found.append(Finding(check, Level.OK, f"port {port.port} is served by this nginx"))
-        elif box.nginx.pid is not None:
+        elif box.nginx.pid is not None and port.served:
             found.append(
                 Finding(
                     check,
@@ -212,7 +212,8 @@ def ports(box: Box) -> list[Finding]:
                 )
             )
         else:
-            found.append(Finding(check, Level.OK, f"port {port.port} is free"))
+            tail = "" if port.served else " (no live site serves on it)"
+            found.append(Finding(check, Level.OK, f"port {port.port} is free{tail}"))
     return found
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import resource
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -57,6 +58,7 @@ from hostd.edges.process import MAX_OPEN_FILES, pid_alive, processes_mentioning
 from hostd.edges.records import crash_loops_path, read_crash_loops
 from hostd.errors import HostdError
 
+LISTEN = re.compile(r"^\s*listen\s+(?:\S*:)?(\d+)[\s;]", re.MULTILINE)
 VERSION_FLAGS = {"nginx": ["-v"], "supervisord": ["--version"], "certbot": ["--version"]}
 
 
@@ -96,9 +98,12 @@ def gather(layout: Layout, settings: Settings) -> Box:
         now=datetime.now(UTC),
         tools=_tools(layout),
         hooks=_hooks(layout, served),
-        ports=tuple(_port(port, nginx.pid) for port in _ports(settings)),
+        ports=tuple(
+            _port(port, nginx.pid, _listened(live.files if live else {}))
+            for port in _ports(settings)
+        ),
         sites_folder_problem=folder_problem(layout.sites_dir),
-        app_roots=_app_roots(sites, facts),
+        app_roots=app_root_refusals(sites, facts),
         domains=_domains(layout, settings, sites),
         certbot_folders={
             folder: write_problem(folder)
@@ -160,16 +165,25 @@ def _ports(settings: Settings) -> list[int]:
     return sorted({settings.http.port, settings.http.https_port})
 
 
-def _port(port: int, nginx: int | None) -> Port:
+def _listened(files: Mapping[str, str]) -> set[int]:
+    """The ports the nginx files of a generation listen on."""
+    found = set()
+    for rel, text in files.items():
+        if rel.startswith("nginx/"):
+            found |= {int(port) for port in LISTEN.findall(text)}
+    return found
+
+
+def _port(port: int, nginx: int | None, listened: set[int]) -> Port:
     holders = tuple(socket_owners(listeners(port)))
     ours = tuple(
         nginx is not None and pid is not None and (pid == nginx or parent_of(pid) == nginx)
         for pid, _ in holders
     )
-    return Port(port, holders, ours)
+    return Port(port, holders, ours, port in listened)
 
 
-def _app_roots(sites: Mapping[str, Site], facts: HostFacts) -> dict[str, str | None]:
+def app_root_refusals(sites: Mapping[str, Site], facts: HostFacts) -> dict[str, str | None]:
     """Each site's refusal of its user at its app folder; embedded sites run as the
     user running hostd, asked too."""
     found: dict[str, str | None] = {}
