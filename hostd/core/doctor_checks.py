@@ -300,13 +300,13 @@ def certbot_folders(box: Box) -> list[Finding]:
     for folder, problem in sorted(box.certbot_folders.items()):
         check = f"certbot folder: {folder}"
         if problem is None:
-            found.append(Finding(check, Level.OK, f"{folder} is writable"))
+            found.append(Finding(check, Level.OK, "writable"))
         else:
             found.append(
                 Finding(
                     check,
                     Level.PROBLEM,
-                    f"{folder}: {problem}",
+                    problem,
                     f"make it writable by the user running hostd ({folder})",
                 )
             )
