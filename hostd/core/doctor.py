@@ -121,6 +121,7 @@ class Disk:
     free: int  # bytes
     total: int
     error: str = ""
+    device: int | None = None  # st_dev: two folders on one file system are one line
 
 
 @dataclass(frozen=True)

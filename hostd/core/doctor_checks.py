@@ -187,10 +187,11 @@ def ports(box: Box) -> list[Finding]:
     for port in box.ports:
         check = f"port {port.port}"
         others = [
-            f"{name} (pid {pid})" if pid else name
+            f"{name} (pid {pid})"
             for (pid, name), ours in zip(port.holders, port.ours, strict=True)
-            if not ours
+            if not ours and pid is not None
         ]
+        unseen = any(pid is None for pid, _ in port.holders)
         if others:
             found.append(
                 Finding(
@@ -198,6 +199,15 @@ def ports(box: Box) -> list[Finding]:
                     Level.PROBLEM,
                     f"port {port.port} is held by {', '.join(others)}",
                     f"stop it, or serve on another port ({where})",
+                )
+            )
+        elif unseen:
+            found.append(
+                Finding(
+                    check,
+                    Level.WARNING,
+                    f"port {port.port} is held by a process this user cannot see",
+                    "run hostd doctor as root",
                 )
             )
         elif port.holders:

@@ -147,9 +147,10 @@ def disk_of(path: Path) -> Disk:
         step = step.parent
     try:
         info = os.statvfs(step)
+        device = step.stat().st_dev
     except OSError as exc:
         return Disk(path, 0, 0, exc.strerror or str(exc))
-    return Disk(path, info.f_bavail * info.f_frsize, info.f_blocks * info.f_frsize)
+    return Disk(path, info.f_bavail * info.f_frsize, info.f_blocks * info.f_frsize, "", device)
 
 
 def write_problem(folder: Path) -> str | None:

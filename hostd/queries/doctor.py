@@ -229,11 +229,7 @@ def _disks(layout: Layout) -> tuple[Disk, ...]:
     found: dict[object, Disk] = {}
     for folder in (layout.state_dir, layout.log_root):
         disk = disk_of(folder)
-        try:
-            device = folder.stat().st_dev
-        except OSError:
-            device = hash(folder)
-        found.setdefault(device, disk)
+        found.setdefault(disk.device if disk.device is not None else folder, disk)
     return tuple(found.values())
 
 

@@ -231,6 +231,8 @@ def test_a_port_held_by_another_program_is_a_problem_ours_or_free_is_ok() -> Non
     assert lines["port 443"].level is Level.PROBLEM
     assert lines["port 443"].summary == "port 443 is held by apache2 (pid 7)"
     assert lines["port 8081"].summary == "port 8081 is free"
+    unseen = by_check(run_checks(box(1, ports=(Port(80, ((None, "?"),), (False,)),))))
+    assert unseen["port 80"].level is Level.WARNING and unseen["port 80"].fix.endswith("as root")
     running = by_check(run_checks(box(1, ports=(Port(8081),))))["port 8081"]
     assert running.level is Level.WARNING  # nginx runs and does not listen there
 
