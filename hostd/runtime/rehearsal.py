@@ -77,7 +77,7 @@ def rehearse(layout: Layout, settings: Settings) -> list[Finding]:
     try:
         checker = ScratchChecker(scratch / "check", nginx_of(layout, facts, SubprocessRunner()))
         validator = Validator(renderer, checker, host, NothingLive())
-        candidate = preview(loaded, None, builtin_site(layout), renderer)
+        candidate = preview(loaded, live, builtin_site(layout), renderer)  # as an apply
         sites = candidate.selection.sites
         try:
             accepted, refused = validator.accepted(sites, {}, set(sites))
@@ -103,7 +103,7 @@ def rehearse(layout: Layout, settings: Settings) -> list[Finding]:
                 "fix the site file; hostd check and hostd plan say more",
             )
         )
-    for name in sorted(accepted):
+    for name in sorted(set(accepted) - set(candidate.selection.rejected)):
         found.append(
             Finding(f"render: {name}", Level.OK, "renders, and nginx -t and Supervisor take it")
         )
