@@ -1,6 +1,7 @@
 """What `hostd doctor` judges: the box as gathered once (`Box`, read-only), the
 findings (each ok, warning or problem, with the fix), and the exit code they make.
-Pure: `hostd.queries.doctor` gathers the box; the checks are `hostd.core.doctor_checks` (and `doctor_limits`).
+Pure: `hostd.queries.doctor` gathers the box; the checks are `hostd.core.doctor_checks`
+(and `doctor_limits`).
 """
 
 from __future__ import annotations

@@ -161,8 +161,8 @@ def _directive_conflicts(box: Box) -> list[Finding]:
                     Level.PROBLEM,
                     f"{path} sets {directive}, and so does hostd's include: nginx refuses the "
                     "directive twice",
-                    "run hostd reload: hostd then leaves it to the machine's setting "
-                    f"(or remove it from {path})",
+                    "restart hostd (systemctl restart hostd): it then leaves it to the "
+                    f"machine's setting (or remove it from {path})",
                 )
             )
     if not found and hooks.nginx_conf_text is not None:

@@ -197,8 +197,8 @@ def test_a_directive_hostds_include_sets_that_nginx_conf_sets_too_is_a_problem()
     line = conflict["nginx hook conflict"]
     assert line.level is Level.PROBLEM
     assert line.summary.startswith("/etc/nginx/nginx.conf sets server_names_hash_bucket_size")
-    assert "hostd reload" in line.fix
-    # once hostd rendered without it (the next apply), there is no conflict
+    assert "systemctl restart hostd" in line.fix
+    # once hostd rendered without it (restarted), there is no conflict
     rendered = hooks(nginx_conf_text=tweaked, served_include="server_names_hash_max_size 4096;\n")
     assert by_check(run_checks(system_box(hooks=rendered)))["nginx hook conflict"].level is Level.OK
     other = hooks(others={Path("/etc/nginx/conf.d/tune.conf"): "server_names_hash_max_size 512;"})
