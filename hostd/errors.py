@@ -29,6 +29,7 @@ EXIT_OK = 0
 EXIT_PROBLEM = 1  # a site was rejected or failed, an apply rolled back, a file is invalid
 EXIT_USAGE = 2
 EXIT_ERROR = 3
+EXIT_WARNING = 4  # hostd doctor: some checks warn, none is a problem
 EXIT_INTERRUPTED = 130
 
 

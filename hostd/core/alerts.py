@@ -19,6 +19,8 @@ ALERTED = {
     "certificate-expiring": "a certificate expires within 14 days and was not renewed",
     "rollback": "an apply was rolled back: the previous generation serves",
     "apply-error": "an apply could not run (the sites folder missing or unreadable, a daemon down)",
+    "daemon-restarted": "nginx or Supervisor had to be started again",
+    "daemon-down": "nginx or Supervisor is not running: the sites it carries are not served",
 }
 
 
@@ -31,8 +33,8 @@ class Alert:
 
     @property
     def key(self) -> str:
-        """What counts as the same alert again: one event of one site."""
-        return f"{self.event}:{self.site or '-'}"
+        """What counts as the same alert again: one event of one site (or daemon)."""
+        return f"{self.event}:{self.site or self.fields.get('daemon') or '-'}"
 
 
 def alert_of(record: Mapping[str, Any]) -> Alert | None:
@@ -99,3 +101,20 @@ def expiring(not_after: Mapping[str, datetime], now: datetime) -> dict[str, int]
         for site, end in sorted(not_after.items())
         if end - now < EXPIRY_WARNING
     }
+
+
+def daemon_changes(
+    before: Mapping[str, int | None], now: Mapping[str, int | None]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The events of daemons seen twice (name -> master pid, None: not running): one
+    that stopped is down; one running under a new pid, or again, was restarted."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    for name, pid in now.items():
+        if name not in before or before[name] == pid:
+            continue
+        old = before[name]
+        if pid is None:
+            events.append(("daemon-down", {"daemon": name, "previous_pid": old}))
+        else:
+            events.append(("daemon-restarted", {"daemon": name, "pid": pid, "previous_pid": old}))
+    return events

@@ -1,246 +1,91 @@
-"""What `hostd doctor` reports: whether this box can carry its live sites, one line per
-check, each ok, warning or problem, with the fix.
-
-A check is a function from the `Box` (gathered once, read-only) to its findings;
-`CHECKS` lists them in the order they are shown. A new check is a function added
-to that list.
+"""What `hostd doctor` looks at, gathered once into a `Box` (`hostd.core.doctor`) for
+the pure checks of `hostd.core.doctor_checks`: the live sites, the daemons and their
+limits, the programs and their versions, hostd's hooks in the machine's configuration,
+the ports, the app folders, each TLS domain's DNS and port 80, certbot's folders, the
+clock, the disks, the certificates, the crash loops, and hostd's own daemon.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
+import re
 import resource
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from enum import Enum
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
-from hostd.core.capacity import total_workers
+from hostd.core.attachment import nginx_hook_text, supervisor_glob
+from hostd.core.doctor import (
+    Box,
+    Daemon,
+    Disk,
+    DomainCheck,
+    Finding,
+    Gunicorn,
+    Hooks,
+    Port,
+    Tool,
+    run_checks,
+)
+from hostd.core.doctor_checks import CHECKS
 from hostd.core.facts import HostFacts
 from hostd.core.layout import Layout, Mode
-from hostd.core.limits import (
-    nginx_master_open_files,
-    nginx_open_files,
-    supervisor_open_files,
-)
+from hostd.core.render import program_user
 from hostd.core.settings import Settings
-from hostd.core.site import Site
+from hostd.core.site import Site, Tls
+from hostd.edges.app_access import entry_refusal
+from hostd.edges.box_probe import (
+    answer_problem,
+    clock_state,
+    disk_of,
+    is_local_address,
+    listeners,
+    machine_program,
+    parent_of,
+    socket_owners,
+    tool_of,
+    write_problem,
+)
+from hostd.edges.certstore import read_certificate
+from hostd.edges.daemon_state import daemon_state
 from hostd.edges.generations import GenerationStore
+from hostd.edges.host import tool
+from hostd.edges.inputs import folder_problem
 from hostd.edges.nginx import read_pid
+from hostd.edges.preflight import addresses
 from hostd.edges.process import MAX_OPEN_FILES, pid_alive, processes_mentioning
+from hostd.edges.records import crash_loops_path, read_crash_loops
 from hostd.errors import HostdError
 
-MIB = 1024 * 1024
-WARN_SHARE = 0.8  # of a limit
-MEMORY_WARN = 0.5  # of the box's memory taken by gunicorns
-MEMORY_PROBLEM = 0.1  # of the box's memory still available
+LISTEN = re.compile(r"^\s*listen\s+(?:\S*:)?(\d+)[\s;]", re.MULTILINE)
+VERSION_FLAGS = {"nginx": ["-v"], "supervisord": ["--version"], "certbot": ["--version"]}
 
 
-class Level(Enum):
-    OK = "ok"
-    WARNING = "warning"
-    PROBLEM = "problem"
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str
-    level: Level
-    summary: str
-    fix: str = ""
-
-    def to_dict(self) -> dict[str, str]:
-        return {
-            "check": self.check,
-            "level": self.level.value,
-            "summary": self.summary,
-            "fix": self.fix,
-        }
-
-
-@dataclass(frozen=True)
-class Daemon:
-    """A daemon hostd relies on: its pid if it runs, and the soft limit of open files it
-    has (read from /proc) or would get from hostd (None: cannot tell)."""
-
-    name: str
-    pid: int | None
-    open_files: int | None
-
-
-@dataclass(frozen=True)
-class Gunicorn:
-    pid: int
-    memory: int  # bytes: proportional set size where the kernel tells it, else resident
-
-
-@dataclass(frozen=True)
-class Box:
-    layout: Layout
-    settings: Settings
-    facts: HostFacts
-    sites: Mapping[str, Site]  # the live ones
-    nginx: Daemon
-    supervisord: Daemon
-    gunicorns: list[Gunicorn] = field(default_factory=list)
-    memory_total: int = 0  # bytes
-    memory_available: int = 0
-
-
-Check = Callable[[Box], list[Finding]]
-
-
-# -- the checks --------------------------------------------------------------------
-
-
-def open_files_of(daemon: Daemon, need: int, layout: Layout, why: str) -> Finding:
-    """One daemon's limit of open files against what the live sites need of it."""
-    check = f"open files: {daemon.name}"
-    if daemon.open_files is None:
-        return Finding(
-            check,
-            Level.WARNING,
-            f"cannot read the limit of {daemon.name}; {why}",
-            f"run hostd doctor as the user {daemon.name} runs as",
-        )
-    text = f"{daemon.name} may open {daemon.open_files} files; {why}"
-    if daemon.open_files >= need / WARN_SHARE:
-        return Finding(check, Level.OK, text)
-    level = Level.PROBLEM if daemon.open_files < need else Level.WARNING
-    if layout.mode is Mode.SYSTEM:
-        fix = (
-            f"raise LimitNOFILE= to at least {need * 2} for {daemon.name} "
-            f"(systemctl edit {daemon.name}) and restart it"
-        )
-    else:
-        fix = (
-            f"raise the hard limit of open files of the user running hostd up to at "
-            f"least {need * 2} (ulimit -Hn, /etc/security/limits.conf, or LimitNOFILE= "
-            "in its systemd unit), then restart hostd up"
-        )
-    return Finding(check, level, text, fix)
-
-
-def nginx_limits(box: Box) -> list[Finding]:
-    count = len(box.sites)
-    need = nginx_master_open_files(count)
-    found = [
-        open_files_of(
-            box.nginx, need, box.layout, f"{count} site(s) need {need} (two log files each)"
-        )
-    ]
-    if box.layout.mode is Mode.EMBEDDED:
-        hard = _hard_limit()
-        workers = nginx_open_files(count)
-        if hard is not None and hard < workers:
-            found.append(
-                Finding(
-                    "open files: nginx workers",
-                    Level.WARNING,
-                    f"worker_rlimit_nofile is {workers} but the hard limit is {hard}; each worker "
-                    f"holds {count * 2} log files and two descriptors per connection",
-                    f"raise the hard limit of open files to at least {workers}",
-                )
-            )
-    return found
-
-
-def supervisor_limits(box: Box) -> list[Finding]:
-    count = len(box.sites)
-    need = supervisor_open_files(count)
-    why = f"{count} program(s) need {need} (a log file and pipes each)"
-    return [open_files_of(box.supervisord, need, box.layout, why)]
-
-
-def gunicorn_cost(box: Box) -> list[Finding]:
-    """The gunicorn processes the live sites run, their memory, and the cap."""
-    check = "gunicorn processes"
-    facts = box.facts
-    workers = total_workers(box.sites, facts)
-    auto = sum(1 for site in box.sites.values() if site.app.workers is None)
-    expected = workers + len(box.sites)  # and a master each
-    running = len(box.gunicorns)
-    memory = sum(g.memory for g in box.gunicorns)
-    text = (
-        f"{len(box.sites)} site(s) run {workers} worker(s) and {len(box.sites)} master(s): "
-        f"{expected} processes ({running} running, {memory / MIB:.0f} MiB)"
-    )
-    if auto:
-        text += f"; {auto} use workers: auto, {facts.auto_workers} each on {facts.cores} core(s)"
-    found: list[Finding] = []
-    fix = (
-        "give sites fewer workers (workers: 1 or 2 is enough for a small site), or cap "
-        "the box in hostd.toml: [workers] max_total = N"
-    )
-    share = memory / box.memory_total if box.memory_total else 0.0
-    if box.memory_total and box.memory_available < MEMORY_PROBLEM * box.memory_total:
-        available = box.memory_available / MIB
-        found.append(
-            Finding(
-                check,
-                Level.PROBLEM,
-                f"{text}; only {available:.0f} MiB of "
-                f"{box.memory_total / MIB:.0f} MiB left on this box",
-                fix,
-            )
-        )
-    elif share > MEMORY_WARN:
-        found.append(
-            Finding(check, Level.WARNING, f"{text}, {share:.0%} of this box's memory", fix)
-        )
-    else:
-        tail = f", {share:.0%} of this box's memory" if box.memory_total else ""
-        found.append(Finding(check, Level.OK, text + tail))
-    cap = facts.max_workers
-    if cap and workers > cap:
-        found.append(
-            Finding(
-                "gunicorn worker cap",
-                Level.WARNING,
-                f"the live sites run {workers} workers, above the cap of {cap} (they went live "
-                "before it was set; new and changed sites are held to it)",
-                "lower some sites' workers, or raise [workers] max_total in hostd.toml",
-            )
-        )
-    elif cap:
-        found.append(Finding("gunicorn worker cap", Level.OK, f"{workers} of {cap} workers used"))
-    return found
-
-
-CHECKS: list[Check] = [nginx_limits, supervisor_limits, gunicorn_cost]
-
-
-def run_checks(box: Box, checks: list[Check] | None = None) -> list[Finding]:
-    return [finding for check in (checks or CHECKS) for finding in check(box)]
-
-
-def worst(findings: list[Finding]) -> Level:
-    levels = {finding.level for finding in findings}
-    for level in (Level.PROBLEM, Level.WARNING):
-        if level in levels:
-            return level
-    return Level.OK
-
-
-# -- gathering ---------------------------------------------------------------------
+def diagnose(layout: Layout, settings: Settings) -> list[Finding]:
+    """Every check's findings on this box now."""
+    return run_checks(gather(layout, settings), CHECKS)
 
 
 def gather(layout: Layout, settings: Settings) -> Box:
-    """The box as it is now: its live sites, daemons, gunicorns and memory."""
+    """The box as it is now."""
     try:
         live = GenerationStore(layout.state_dir).live() if layout.state_dir.exists() else None
     except HostdError:
         live = None
+    sites = live.sites if live else {}
     facts = HostFacts(
         layout=layout, cores=os.cpu_count() or 1, max_workers=settings.workers.max_total
     )
     total, available = _memory()
+    nginx = _daemon("nginx", layout.nginx_pid, layout)
+    served = live.files.get("nginx/hostd.conf") if live else None
     return Box(
         layout=layout,
         settings=settings,
         facts=facts,
-        sites=live.sites if live else {},
-        nginx=_daemon("nginx", layout.nginx_pid, layout),
+        sites=sites,
+        nginx=nginx,
         supervisord=_daemon("supervisord", layout.supervisord_pid, layout),
         gunicorns=[
             g
@@ -249,7 +94,153 @@ def gather(layout: Layout, settings: Settings) -> Box:
         ],
         memory_total=total,
         memory_available=available,
+        hard_open_files=_hard_limit(),
+        now=datetime.now(UTC),
+        tools=_tools(layout),
+        hooks=_hooks(layout, served),
+        ports=tuple(
+            _port(port, nginx.pid, _listened(live.files if live else {}))
+            for port in _ports(settings)
+        ),
+        sites_folder_problem=folder_problem(layout.sites_dir),
+        app_roots=app_root_refusals(sites, facts),
+        domains=_domains(layout, settings, sites),
+        certbot_folders={
+            folder: write_problem(folder)
+            for folder in (layout.certbot_dir, layout.certbot_work, layout.certbot_logs)
+        },
+        clock=clock_state(),
+        disks=_disks(layout),
+        certificates=_certificates(layout, sites),
+        crash_loops=read_crash_loops(crash_loops_path(layout)),
+        daemon=daemon_state(layout),
     )
+
+
+def _tools(layout: Layout) -> dict[str, Tool]:
+    found = {}
+    for name, flags in VERSION_FLAGS.items():
+        if layout.mode is Mode.SYSTEM and name != "certbot":
+            path = machine_program(name)  # what the distribution's service runs
+        else:
+            try:
+                path = tool(name)
+            except HostdError:
+                path = None
+        found[name] = tool_of(name, path, flags)
+    return found
+
+
+def _hooks(layout: Layout, served: str | None) -> Hooks | None:
+    machine = layout.machine
+    if machine is None:
+        return None
+    others = {
+        path: text
+        for path in sorted(machine.nginx_hook.parent.glob("*.conf"))
+        if path != machine.nginx_hook and (text := _text(path)) is not None
+    }
+    return Hooks(
+        nginx_conf=machine.nginx_conf,
+        nginx_conf_text=_text(machine.nginx_conf),
+        hook=machine.nginx_hook,
+        hook_text=_text(machine.nginx_hook),
+        expected_hook=nginx_hook_text(layout),
+        others=others,
+        served_include=served,
+        supervisor_conf=machine.supervisor_conf,
+        supervisor_text=_text(machine.supervisor_conf),
+        supervisor_glob=supervisor_glob(layout),
+    )
+
+
+def _text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _ports(settings: Settings) -> list[int]:
+    return sorted({settings.http.port, settings.http.https_port})
+
+
+def _listened(files: Mapping[str, str]) -> set[int]:
+    """The ports the nginx files of a generation listen on."""
+    found = set()
+    for rel, text in files.items():
+        if rel.startswith("nginx/"):
+            found |= {int(port) for port in LISTEN.findall(text)}
+    return found
+
+
+def _port(port: int, nginx: int | None, listened: set[int]) -> Port:
+    holders = tuple(socket_owners(listeners(port)))
+    ours = tuple(
+        nginx is not None and pid is not None and (pid == nginx or parent_of(pid) == nginx)
+        for pid, _ in holders
+    )
+    return Port(port, holders, ours, port in listened)
+
+
+def app_root_refusals(sites: Mapping[str, Site], facts: HostFacts) -> dict[str, str | None]:
+    """Each site's refusal of its user at its app folder; embedded sites run as the
+    user running hostd, asked too."""
+    found: dict[str, str | None] = {}
+    for name, site in sites.items():
+        user = program_user(site, facts) or _me()
+        root = site.app.root
+        if not root.is_dir():
+            found[name] = f"{root} is missing; create it or fix app.root in the site file"
+        else:
+            found[name] = entry_refusal(root, user) if user else None
+    return found
+
+
+def _me() -> str | None:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return None
+
+
+def _domains(
+    layout: Layout, settings: Settings, sites: Mapping[str, Site]
+) -> tuple[DomainCheck, ...]:
+    found = []
+    for name, site in sorted(sites.items()):
+        if site.tls is not Tls.AUTO:
+            continue
+        for domain in site.domains:
+            where = tuple(addresses(domain, settings.acme.resolver))
+            local = tuple(a for a in where if is_local_address(a))
+            problem = (
+                answer_problem(
+                    settings.http.probe_host, settings.http.port, domain, layout.acme_webroot
+                )
+                if local
+                else None
+            )
+            found.append(DomainCheck(name, domain, where, local, problem))
+    return tuple(found)
+
+
+def _disks(layout: Layout) -> tuple[Disk, ...]:
+    found: dict[object, Disk] = {}
+    for folder in (layout.state_dir, layout.log_root):
+        disk = disk_of(folder)
+        found.setdefault(disk.device if disk.device is not None else folder, disk)
+    return tuple(found.values())
+
+
+def _certificates(layout: Layout, sites: Mapping[str, Site]) -> dict[str, datetime]:
+    ends = {}
+    for name, site in sites.items():
+        if site.tls is Tls.AUTO:
+            cert = read_certificate(layout.certificate_dir(name))
+            if cert is not None:
+                ends[name] = cert.not_after
+    return ends
 
 
 def _daemon(name: str, pid_file: Path, layout: Layout) -> Daemon:

@@ -10,6 +10,7 @@ SIGINT/SIGTERM stop nginx, supervisord and every gunicorn. Nothing outlives it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -94,24 +95,36 @@ class EmbeddedRuntime(Daemon):
             self.say(f"log rotation failed: {exc}")
 
     def check_services(self) -> None:
-        """Start again a daemon that died under us, without what it left running."""
+        """Start again a daemon that died under us, without what it left running; each
+        restart is an event (and through [notify], an alert), so is a failed one."""
         if time.monotonic() < self.restart_after:
             return
+        daemon = None
         try:
             if self.supervisord is not None and self.supervisord.poll() is not None:
-                self.say(f"supervisord exited ({self.supervisord.returncode}); starting it again")
+                daemon, code = "supervisord", self.supervisord.returncode
+                self.say(f"supervisord exited ({code}); starting it again")
                 orphans, sockets = self._apps(), self._sockets()
                 self._start_supervisord()
                 self._retire_apps(orphans, sockets)
+                self._restarted(daemon, code, self.supervisord.pid)
             if self.nginx is not None and self.nginx.poll() is not None:
-                self.say(f"nginx exited ({self.nginx.returncode}); starting it again")
+                daemon, code = "nginx", self.nginx.returncode
+                self.say(f"nginx exited ({code}); starting it again")
                 # its workers outlive it, holding the port with the old configuration
                 kill_all(group_members(self.nginx.pid, "nginx"))
                 live = self.reconciler.live()
                 self._start_nginx(served_fingerprint(live.files) if live else None)
+                self._restarted(daemon, code, self.nginx.pid)
         except HostdError as exc:
             self.restart_after = time.monotonic() + RESTART_DELAY
             self.say(f"{exc}; trying again in {RESTART_DELAY:.0f}s")
+            self.wired.events.emit("daemon-down", level=logging.ERROR, daemon=daemon,
+                                   error=str(exc))  # fmt: skip
+
+    def _restarted(self, daemon: str, code: int | None, pid: int) -> None:
+        self.wired.events.emit("daemon-restarted", level=logging.WARNING, daemon=daemon,
+                               exit_code=code, pid=pid, by="hostd")  # fmt: skip
 
     def _apps(self) -> dict[int, int]:
         """The gunicorns running now (pid -> start time)."""

@@ -10,9 +10,12 @@ else: the sites keep serving until hostd is back.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import time
 from pathlib import Path
 
+from hostd.core.alerts import daemon_changes
 from hostd.core.logrotate import render_logrotate
 from hostd.core.site import site_name
 from hostd.core.slots import sites_on_b
@@ -21,12 +24,19 @@ from hostd.edges.fs import write_atomic
 from hostd.edges.inputs import site_files
 from hostd.edges.log_folders import remove_unused
 from hostd.edges.machine_config import install_hooks, machine_of
+from hostd.edges.nginx import read_pid
+from hostd.edges.process import pid_alive
 from hostd.edges.run_folders import owner_of, remove_stale_run_folders
 from hostd.errors import HostdError
 from hostd.runtime.daemon import Daemon
 
+DAEMONS_EVERY = 5.0  # seconds between looks at the machine's nginx and supervisord
+
 
 class SystemRuntime(Daemon):
+    daemons_seen: dict[str, int | None] | None = None  # master pids at the last look
+    daemons_next = 0.0
+
     def prepare_folders(self) -> None:
         super().prepare_folders()
         os.chmod(self.layout.state_dir, 0o755)
@@ -41,6 +51,21 @@ class SystemRuntime(Daemon):
 
     def stop_services(self) -> None:
         self.say("stopped watching; the sites keep serving")
+
+    def check_services(self) -> None:
+        """The machine's nginx and supervisord are its service manager's to restart:
+        one that stopped, or runs under a new master process (restarted), is an event
+        (and through [notify], an alert)."""
+        if time.monotonic() < self.daemons_next:
+            return
+        self.daemons_next = time.monotonic() + DAEMONS_EVERY
+        now = {"nginx": _running(self.layout.nginx_pid),
+               "supervisord": _running(self.layout.supervisord_pid)}  # fmt: skip
+        for event, fields in daemon_changes(self.daemons_seen or {}, now):
+            what = "stopped" if event == "daemon-down" else f"runs again (pid {fields['pid']})"
+            self.say(f"{fields['daemon']} {what}")
+            self.wired.events.emit(event, level=logging.WARNING, **fields)
+        self.daemons_seen = now
 
     def sites_changed(self) -> None:
         """Debian's daily logrotate rotates every live site's logs; systemd-tmpfiles
@@ -81,3 +106,9 @@ def site_names(folder: Path) -> list[str]:
 def _write_if_changed(path: Path, text: str) -> None:
     if not path.exists() or path.read_text() != text:
         write_atomic(path, text, 0o644)
+
+
+def _running(pid_file: Path) -> int | None:
+    """The pid a daemon's pid file names, if that process lives."""
+    pid = read_pid(pid_file)
+    return pid if pid is not None and pid_alive(pid) else None

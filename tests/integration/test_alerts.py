@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -15,7 +16,12 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from hostd.edges.nginx import read_pid
+
+from .acme import Pebble
 from .harness import APPS, HostdUp, free_port, site_yaml, wait_until
+from .machine import Machine
+from .test_system import ROOT_USER, Watch, app_copy, get, write_site
 
 
 class Inbox:
@@ -131,3 +137,87 @@ def test_a_crash_loop_alerts_when_it_starts_and_when_it_ends(
                what="the end of the crash loop alerted")  # fmt: skip
     assert [p["site"] for p in posts] == ["flaky", "flaky"]
     assert up.get("flaky.test").body == "flaky is up for now\n"
+
+
+def test_nginx_killed_under_hostd_up_is_started_again_and_alerted_once(
+    instance: HostdUp, receiver: tuple[list[dict[str, Any]], int]
+) -> None:
+    posts, http_port = receiver
+    up = instance
+    up.home.mkdir(parents=True, exist_ok=True)
+    (up.home / "hostd.toml").write_text(f'[notify]\nwebhook = "http://127.0.0.1:{http_port}/h"\n')
+    up.write_site("alpha", site_yaml(["alpha.test"]))
+    up.start()
+    pid = read_pid(up.home / "run" / "nginx.pid")
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: posts, what="the restart alerted")
+    assert [(p["event"], p["fields"]["daemon"], p["fields"]["by"]) for p in posts] == [
+        ("daemon-restarted", "nginx", "hostd")
+    ]
+    assert posts[0]["fields"]["exit_code"] == -signal.SIGKILL
+    wait_until(lambda: up.get("alpha.test").body == "alpha says hello\n", what="served again")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="system mode runs programs as their user")
+def test_the_machines_supervisord_stopped_and_started_again_alerts_each(
+    receiver: tuple[list[dict[str, Any]], int],
+) -> None:
+    """System mode: Supervisor is the service manager's to restart; hostd says so."""
+    posts, http_port = receiver
+    machine = Machine()
+    watch = Watch(machine)
+    try:
+        machine.boot()
+        toml = machine.root / "etc/hostd/hostd.toml"
+        toml.write_text(
+            toml.read_text() + f'[notify]\nwebhook = "http://127.0.0.1:{http_port}/h"\n'
+        )
+        write_site(machine, "alpha", site_yaml(["alpha.test"], root=app_copy(machine)) + ROOT_USER)
+        watch.start()
+        wait_until(lambda: get(machine, "alpha.test") == "alpha says hello\n", what="alpha")
+        machine.stop_supervisord()
+        wait_until(lambda: posts, what="supervisord down alerted")
+        machine.start_supervisord()
+        wait_until(lambda: len(posts) == 2, what="supervisord back alerted")
+        assert [(p["event"], p["fields"]["daemon"]) for p in posts] == [
+            ("daemon-down", "supervisord"),
+            ("daemon-restarted", "supervisord"),
+        ]
+        assert posts[1]["fields"]["pid"] == machine.supervisord.pid  # type: ignore[union-attr]
+        wait_until(lambda: get(machine, "alpha.test") == "alpha says hello\n", 30, "served again")
+    finally:
+        watch.stop()
+        strays = machine.cleanup()
+        assert not strays, f"processes left behind: {strays}"
+
+
+def test_a_certificate_within_14_days_of_its_end_alerts_once_and_doctor_warns(
+    instance: HostdUp, receiver: tuple[list[dict[str, Any]], int]
+) -> None:
+    """A real certificate from pebble, valid for 10 days: one alert, the next check
+    holds it back; `hostd doctor` warns of it."""
+    posts, http_port = receiver
+    up = instance
+    pebble = Pebble(http_port=up.port, validity=10 * 86400)
+    try:
+        pebble.start()
+        up.home.mkdir(parents=True, exist_ok=True)
+        (up.home / "hostd.toml").write_text(
+            f'[acme]\nserver = "{pebble.directory}"\nemail = "ops@example.test"\n'
+            f'ca_bundle = "{pebble.ca_bundle}"\nresolver = "127.0.0.1:{pebble.dns_port}"\n'
+            f'[notify]\nwebhook = "http://127.0.0.1:{http_port}/h"\n'
+        )
+        up.write_site("secure", site_yaml(["secure.test"], extra="tls: auto\n"))
+        up.start()
+        wait_until(lambda: posts, timeout=90, what="the expiry alert")
+        record = up.home / "state" / "alerts.json"
+        wait_until(lambda: json.loads(record.read_text())["certificate-expiring:secure"]
+                   ["suppressed"] >= 1, timeout=90, what="the next check held back")  # fmt: skip
+        assert [(p["event"], p["site"]) for p in posts] == [("certificate-expiring", "secure")]
+        assert posts[0]["fields"]["days_left"] < 14
+        doctor = json.loads(up.hostd("doctor", "--json").stdout)
+        line = next(c for c in doctor["checks"] if c["check"] == "certificate: secure")
+        assert line["level"] == "warning" and "expires in" in line["summary"]
+    finally:
+        pebble.stop()

@@ -290,6 +290,25 @@ def test_a_new_debian_server_from_init_to_undo(box: Box) -> None:
         assert status["daemon"].startswith("running (pid")
         as_adm = hostd("status", user=ADM_USER)
         assert "hostd: running (pid" in as_adm.stdout, as_adm.stdout + as_adm.stderr
+
+        # hostd doctor on the real packages: every check ok but the clock, which is the
+        # machine's time service's; --render validates every site, the live one untouched
+        doctor = hostd("doctor", "--json")
+        report = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
+        clock = report.pop("clock")
+        assert {name: c["summary"] for name, c in report.items() if c["level"] != "ok"} == {}
+        assert doctor.returncode == (0 if clock["level"] == "ok" else 4), doctor.stderr
+        assert report["port 80"]["summary"] == "port 80 is served by this nginx"
+        assert (
+            "secure's server block answers on port 80" in report["domain: secure.test"]["summary"]
+        )
+        assert report["supervisord"]["summary"].startswith("/usr/bin/supervisord: version")
+        live = os.readlink("/var/lib/hostd/live")
+        rendered = hostd("doctor", "--render")
+        assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+        assert (
+            "ok: render: percy:" in rendered.stdout and os.readlink("/var/lib/hostd/live") == live
+        )
         assert Path("/var/log/hello/access.log").exists()
 
         # Debian's logrotate (own state file), then requests that must show in the logs

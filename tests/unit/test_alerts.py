@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hostd.core.alerts import alert_of, body_text, due, email_message, expiring, webhook_body
+from hostd.core.alerts import (
+    alert_of,
+    body_text,
+    daemon_changes,
+    due,
+    email_message,
+    expiring,
+    webhook_body,
+)
 from hostd.core.layout import Mode
 from hostd.core.settings import NotifySettings, parse_settings
 
@@ -50,3 +58,27 @@ def test_certificates_within_14_days_of_their_end_are_named_with_days_left() -> 
 
 def test_leaving_a_crash_loop_alerts_too() -> None:
     assert alert_of({"event": "crash-loop-ended", "site": "shop"}) is not None
+
+
+def test_a_daemon_seen_stopped_or_under_a_new_pid_is_an_event_the_first_look_is_not() -> None:
+    assert daemon_changes({}, {"nginx": 10, "supervisord": None}) == []
+    seen = {"nginx": 10, "supervisord": 20}
+    assert daemon_changes(seen, {"nginx": 10, "supervisord": 20}) == []
+    assert daemon_changes(seen, {"nginx": None, "supervisord": 21}) == [
+        ("daemon-down", {"daemon": "nginx", "previous_pid": 10}),
+        ("daemon-restarted", {"daemon": "supervisord", "pid": 21, "previous_pid": 20}),
+    ]
+    assert daemon_changes({"nginx": None}, {"nginx": 11}) == [
+        ("daemon-restarted", {"daemon": "nginx", "pid": 11, "previous_pid": None})
+    ]
+
+
+def test_each_daemon_restarted_is_an_alert_of_its_own() -> None:
+    nginx = alert_of({"event": "daemon-restarted", "daemon": "nginx", "pid": 3, "by": "hostd"})
+    supervisord = alert_of({"event": "daemon-restarted", "daemon": "supervisord", "pid": 4})
+    assert nginx is not None and supervisord is not None
+    assert (nginx.key, supervisord.key) == (
+        "daemon-restarted:nginx",
+        "daemon-restarted:supervisord",
+    )
+    assert "had to be started again" in body_text(nginx, "web1", 0)
