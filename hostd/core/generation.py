@@ -4,6 +4,9 @@ and the sites it serves.
     nginx/nginx.conf, nginx/hostd.conf, nginx/default.conf, nginx/sites/<site>.conf
     supervisor/supervisord.conf, supervisor/programs/<site>.conf,
     supervisor/all-programs.conf (what supervisord reads: every program file in one)
+    slots/versions.json, slots/trial/<site>.conf, slots/warm/<site>.conf
+        (each site's version and slot history; a new version's web program on
+        trial beside the live one; the previous version's, kept warm for a rollback)
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ SUPERVISOR = "supervisor/"
 PROGRAMS = f"{SUPERVISOR}programs/"
 # every program file in one: Supervisor's include of many files is quadratic
 ALL_PROGRAMS = f"{SUPERVISOR}all-programs.conf"
+SLOTS = "slots/"
+TRIAL = f"{SLOTS}trial/"
+WARM = f"{SLOTS}warm/"
+VERSIONS = f"{SLOTS}versions.json"
 
 
 @dataclass(frozen=True)
@@ -51,8 +58,9 @@ def site_paths(site: str) -> tuple[str, str]:
 
 
 def all_programs(files: Files) -> str:
-    """The program files among `files`, in path order, as the one file supervisord reads."""
-    return "".join(files[rel] for rel in sorted(files) if rel.startswith(PROGRAMS))
+    """The program files among `files` (with the web programs on trial or kept warm),
+    in path order, as the one file supervisord reads."""
+    return "".join(files[rel] for rel in sorted(files) if rel.startswith((PROGRAMS, TRIAL, WARM)))
 
 
 def nginx_files(files: Files) -> dict[str, str]:
