@@ -31,6 +31,7 @@ from hostd.core.report import ApplyReport, Outcome, SiteResult
 from hostd.core.selection import reverted
 from hostd.core.site import Site, site_from_dict
 from hostd.core.slots import (
+    WARM_STATES,
     cooled,
     flipped,
     kept_warm,
@@ -315,7 +316,7 @@ class Reconciler:
             info = self.ports.supervisor.info(web_program(name, slot))
         except SupervisorError:
             return False
-        return info is not None and info.state == "RUNNING"
+        return info is not None and info.state in WARM_STATES
 
     def stop_cold_slots(self) -> list[str]:
         """Stop each warm slot whose time is up; the sites whose slot stopped. Skipped

@@ -26,6 +26,10 @@ from hostd.core.generation import (
     program_path,
 )
 
+# the Supervisor states of a warm slot's program a rollback can switch to: up, or
+# within its first seconds (the startsecs a new version passed its gate in)
+WARM_STATES = frozenset({"RUNNING", "STARTING"})
+
 A = "a"
 B = "b"
 SLOT_B = "slot-b"

@@ -15,7 +15,15 @@ from hostd.core.program import ProgramInfo
 from hostd.core.render import served_fingerprint
 from hostd.core.settings import Settings
 from hostd.core.site import Site, Tls
-from hostd.core.slots import Version, sites_on_b, slot_of, versions_of, warm_sites, web_program
+from hostd.core.slots import (
+    WARM_STATES,
+    Version,
+    sites_on_b,
+    slot_of,
+    versions_of,
+    warm_sites,
+    web_program,
+)
 from hostd.core.timing import local_time
 from hostd.edges.certstore import read_certificate
 from hostd.edges.daemon_state import daemon_state
@@ -176,7 +184,7 @@ def _previous(
         return None
     back = version.previous
     info = programs.get(web_program(site, back.slot))
-    warm = kept and back.warm(time.time()) and info is not None and info.state == "RUNNING"
+    warm = kept and back.warm(time.time()) and info is not None and info.state in WARM_STATES
     return {
         "version": back.number,
         "slot": back.slot,
