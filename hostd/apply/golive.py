@@ -30,6 +30,8 @@ from hostd.core.slots import (
     trial_path,
     versions_of,
     warm_path,
+    warm_sites,
+    web_program,
     web_section,
     with_slots,
 )
@@ -103,12 +105,15 @@ class GoLive:
         self.renderer.slots_b = on_b ^ frozenset(moving)
         kept = kept_warm(current.files, versions, set(first) - moving, now)
         generation = self._write(first, current, {**kept, **trial}, versions)
+        for name in sorted(moving & warm_sites(current.files)):
+            # the previous version, warm in the slot the new one takes: it stops, so
+            # that the new one starts afresh (on new code too, where only code changed)
+            self.supervisor.remove(web_program(name, slot_of(name, on_b)))
         started = self.start_programs(set(current.sites) | set(sites))
         try:
             self.reload_nginx(generation.files)
         except NginxError as exc:
             return Switched(generation, {}, exc, frozenset(moving))
-        # a new version identical to the warm one goes on running: gated all the same
         names = sorted(({site_of_program(g) for g in started} | moving) & set(sites))
         verified = {n: sites[n] for n in names}
         failures = self.apps.failures(
