@@ -306,7 +306,7 @@ class Reconciler:
                 "the previous version failed its health gate, the live one keeps serving: "
                 + switched.failures[name]
             )
-        return self._restart_processes(previous)
+        return None  # its worker processes restarted with the switch, as they changed
 
     def _is_warm(self, live: Generation, name: str, slot: str, in_time: bool) -> bool:
         """True if `name`'s previous version still runs in `slot`, kept warm."""
@@ -321,22 +321,30 @@ class Reconciler:
     def stop_cold_slots(self) -> list[str]:
         """Stop each warm slot whose time is up; the sites whose slot stopped. Skipped
         (an empty list) while an apply runs: it does the same."""
+        if not self._cold_slots():  # the lock only when there is something to do
+            return []
         try:
             with self.ports.lock.held(timeout=0):
                 return self._stop_cold_slots()
         except LockError:
             return []
 
+    def _cold_slots(self) -> list[str]:
+        """The sites whose warm slot's time is up."""
+        live = self.live()
+        if live is None or not warm_sites(live.files):
+            return []
+        versions = versions_of(live.files, live.sites)
+        kept = kept_warm(live.files, versions, live.sites, time.time())
+        return sorted(warm_sites(live.files) - warm_sites(kept))
+
     def _stop_cold_slots(self) -> list[str]:
         live = self.live()
-        if live is None:
+        ended = self._cold_slots()
+        if live is None or not ended:
             return []
-        now = time.time()
         versions = versions_of(live.files, live.sites)
-        kept = kept_warm(live.files, versions, live.sites, now)
-        ended = sorted(warm_sites(live.files) - warm_sites(kept))
-        if not ended:
-            return []
+        kept = kept_warm(live.files, versions, live.sites, time.time())
         for name in ended:
             if name in versions:
                 versions[name] = cooled(versions[name])
