@@ -18,6 +18,10 @@ sites in both modes.
 
 Then `--rollbacks` times `hostd rollback alpha` (each one back to the slot kept
 warm by the one before): time to the other version served, and the command's own.
+Last, where a switch's time goes: `--breakdown` code deploys of alpha run in this
+process (the transaction `hostd reload alpha` runs, without a command's start; an
+env change goes through the same steps after the watcher), each piece of it timed,
+next to the floor measured right then.
 
     .venv/bin/python bench/slot_switches.py [--others 50] [--connections 8]
 """
@@ -79,6 +83,7 @@ def run() -> None:
     parser.add_argument("--deploys", type=int, default=10)
     parser.add_argument("--boots", type=int, default=7)
     parser.add_argument("--rollbacks", type=int, default=6)
+    parser.add_argument("--breakdown", type=int, default=8)
     parser.add_argument("--connections", type=int, default=8, help="per wrk (two run)")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--warm-seconds", type=float, default=None,
@@ -98,6 +103,7 @@ def run() -> None:
             missed = [mode for mode in args.modes.split(",") if not mode_run(up, app, mode, args)]
             if args.warm_seconds != 0:
                 rollbacks(up, args.rollbacks)
+            breakdown(up, app, args)
         if missed:
             note(f"goal missed in: {', '.join(missed)}")
     finally:
@@ -290,6 +296,65 @@ def rollbacks(up: HostdUp, count: int) -> None:
             goal="served<1s",
             met=yes(p50 < 1.0),
         )
+
+
+def breakdown(up: HostdUp, app: Path, args: argparse.Namespace) -> None:
+    """Code deploys of alpha applied in this process, each piece timed (mean seconds
+    per apply), with the floor measured between them."""
+    if args.breakdown <= 0:
+        return
+    wait_settled(up, quiet=1.0)
+    layout, settings = running_instance(up.home, Path("/"))
+    pieces: dict[str, float] = {}
+    applies: list[float] = []
+    boots: list[float] = []
+    original = (PROBE_APP / "probe.py").read_text()
+    for n in range(args.breakdown):
+        boots.append(boot_time(up, app))
+        reconciler = make_reconciler(layout, settings)
+        ports = reconciler.ports
+        timed = [
+            (reconciler, "preview", "preview"),
+            (reconciler.validator, "accepted", "validate"),
+            (ports.releases, "run", "release"),
+            (ports.generations, "write", "generation_writes"),
+            (ports.supervisor, "remove", "warm_slot_stop"),
+            (ports.supervisor, "reload_config", "supervisor_rereads"),
+            (ports.supervisor, "add", "supervisor_adds"),
+            (ports.apps, "failures", "gate"),
+            (ports.sockets, "point", "switch"),
+            (ports.journal, "record", "record"),
+        ]
+        for owner, method, label in timed:
+            setattr(owner, method, clocked(getattr(owner, method), label, pieces))
+        (app / "probe.py").write_text(original.replace("says", f"says (breakdown {n})"))
+        start = time.perf_counter()
+        report = reconciler.apply({"alpha"})
+        applies.append(time.perf_counter() - start)
+        if not report.ok:
+            raise BenchError("; ".join(line.text for line in report_lines(report)))
+        wait_settled(up, quiet=0.3)
+    count = float(args.breakdown)
+    emit(
+        f"slots_{args.others}_breakdown",
+        apply_p50=secs(percentile(applies, 50)),
+        boot_p50=secs(percentile(boots, 50)),
+        ratio=ratio(percentile(applies, 50), percentile(boots, 50)),
+        **{label: secs(total / count) for label, total in pieces.items()},
+    )
+
+
+def clocked(
+    call: Callable[..., object], label: str, into: dict[str, float]
+) -> Callable[..., object]:
+    def timed(*args: object, **kwargs: object) -> object:
+        start = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            into[label] = into.get(label, 0.0) + time.perf_counter() - start
+
+    return timed
 
 
 if __name__ == "__main__":
