@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shlex
@@ -100,7 +101,8 @@ def run() -> None:
         warm = "" if args.warm_seconds is None else f"warm_seconds = {args.warm_seconds}\n"
         with instance(sites, settings=warm) as up:
             wait_settled(up, quiet=2.0)
-            missed = [mode for mode in args.modes.split(",") if not mode_run(up, app, mode, args)]
+            modes = [mode for mode in args.modes.split(",") if mode]  # "": none
+            missed = [mode for mode in modes if not mode_run(up, app, mode, args)]
             if args.warm_seconds != 0:
                 rollbacks(up, args.rollbacks)
             breakdown(up, app, args)
@@ -307,6 +309,7 @@ def breakdown(up: HostdUp, app: Path, args: argparse.Namespace) -> None:
     layout, settings = running_instance(up.home, Path("/"))
     pieces: dict[str, float] = {}
     applies: list[float] = []
+    serving: list[float] = []  # apply start -> the socket link renamed
     boots: list[float] = []
     original = (PROBE_APP / "probe.py").read_text()
     for n in range(args.breakdown):
@@ -318,7 +321,7 @@ def breakdown(up: HostdUp, app: Path, args: argparse.Namespace) -> None:
             (reconciler.validator, "accepted", "validate"),
             (ports.releases, "run", "release"),
             (ports.generations, "write", "generation_writes"),
-            (ports.supervisor, "remove", "warm_slot_stop"),
+            (ports.supervisor, "remove", "supervisor_removes"),
             (ports.supervisor, "reload_config", "supervisor_rereads"),
             (ports.supervisor, "add", "supervisor_adds"),
             (ports.apps, "failures", "gate"),
@@ -327,21 +330,36 @@ def breakdown(up: HostdUp, app: Path, args: argparse.Namespace) -> None:
         ]
         for owner, method, label in timed:
             setattr(owner, method, clocked(getattr(owner, method), label, pieces))
+        switched: list[float] = []
+        noted = noting(ports.sockets.point, switched)
+        ports.sockets.point = noted  # type: ignore[method-assign]
         (app / "probe.py").write_text(original.replace("says", f"says (breakdown {n})"))
         start = time.perf_counter()
         report = reconciler.apply({"alpha"})
         applies.append(time.perf_counter() - start)
+        serving.append((switched[0] if switched else math.nan) - start)
         if not report.ok:
             raise BenchError("; ".join(line.text for line in report_lines(report)))
         wait_settled(up, quiet=0.3)
     count = float(args.breakdown)
     emit(
         f"slots_{args.others}_breakdown",
+        serving_p50=secs(percentile(serving, 50)),
         apply_p50=secs(percentile(applies, 50)),
         boot_p50=secs(percentile(boots, 50)),
-        ratio=ratio(percentile(applies, 50), percentile(boots, 50)),
+        serving_ratio=ratio(percentile(serving, 50), percentile(boots, 50)),
         **{label: secs(total / count) for label, total in pieces.items()},
     )
+
+
+def noting(point: Callable[..., None], into: list[float]) -> Callable[..., None]:
+    """`point` (the socket link's rename: the new version serves) noting when it ran."""
+
+    def noted(site: str, slot: str, *, settle: bool = True) -> None:
+        into.append(time.perf_counter())
+        point(site, slot, settle=settle)
+
+    return noted
 
 
 def clocked(
