@@ -338,13 +338,20 @@ class Reconciler:
         kept = kept_warm(live.files, versions, live.sites, time.time())
         return sorted(warm_sites(live.files) - warm_sites(kept))
 
-    def _stop_cold_slots(self) -> list[str]:
+    def end_warm_slots(self) -> list[str]:
+        """Stop every warm slot; the sites whose slot stopped. For a supervisord
+        started afresh: it started them anew, on whatever code is on disk now, so
+        they are not the previous versions any more (a rollback starts those anew)."""
+        with self.ports.lock.held():
+            return self._stop_cold_slots(every=True)
+
+    def _stop_cold_slots(self, every: bool = False) -> list[str]:
         live = self.live()
-        ended = self._cold_slots()
+        ended = sorted(warm_sites(live.files)) if live and every else self._cold_slots()
         if live is None or not ended:
             return []
         versions = versions_of(live.files, live.sites)
-        kept = kept_warm(live.files, versions, live.sites, time.time())
+        kept = {} if every else kept_warm(live.files, versions, live.sites, time.time())
         for name in ended:
             if name in versions:
                 versions[name] = cooled(versions[name])

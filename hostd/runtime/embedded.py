@@ -103,6 +103,7 @@ class EmbeddedRuntime(Daemon):
                 orphans, sockets = self._apps(), self._sockets()
                 self._start_supervisord()
                 self._retire_apps(orphans, sockets)
+                self.reconciler.end_warm_slots()  # started anew: not the old versions
             if self.nginx is not None and self.nginx.poll() is not None:
                 self.say(f"nginx exited ({self.nginx.returncode}); starting it again")
                 # its workers outlive it, holding the port with the old configuration

@@ -170,3 +170,17 @@ def test_warm_slots_stop_once_their_time_is_up(
 
 def outcomes_of(report: object) -> dict[str, Outcome]:
     return {result.name: result.outcome for result in getattr(report, "sites", [])}
+
+
+def test_a_supervisord_started_afresh_ends_the_warm_slots(fakes: FakePorts) -> None:
+    """Its warm programs would run whatever code is on disk now: they stop, and the
+    previous version is still known (a rollback starts it anew)."""
+    reconciler = warm_reconciler(fakes)
+    fakes.sites.files["alpha"] = site("alpha", "2")
+    assert reconciler.apply().ok
+    assert reconciler.end_warm_slots() == ["alpha"]
+    assert set(fakes.supervisor.running) == {"alpha.slot-b", "beta"}
+    live = reconciler.live()
+    assert live is not None and warm_sites(live.files) == frozenset()
+    report = reconciler.rollback("alpha")
+    assert report.ok and "started anew" in report.sites[0].detail, report
