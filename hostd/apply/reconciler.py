@@ -35,6 +35,7 @@ from hostd.core.slots import (
     cooled,
     flipped,
     kept_warm,
+    live_programs,
     sites_on_b,
     versions_of,
     warm_path,
@@ -196,7 +197,10 @@ class Reconciler:
             return self.golive.roll_back(live, switched, switched.refusal, only)
         generation = switched.generation
         gone = (set(live.sites) | set(failures)) - set(generation.sites)
-        if gone:  # dropped programs to remove (old slots drained as they switched)
+        before = live_programs(live.files, live.sites)
+        after = live_programs(generation.files, generation.sites)
+        dropped = {p for p in before - after if site_of_program(p) not in moving}
+        if gone or dropped:  # programs to remove (old slots drained as they switched)
             self.golive.remove_programs(set(live.sites) | set(generation.sites) | set(failures))
         self.ports.generations.prune()
         return _report(generation, live, rejected, failures, only)
