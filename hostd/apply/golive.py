@@ -1,6 +1,7 @@
 """Going live: write and switch to a generation, start what changed, reload nginx
-while the apps boot, verify them; and switching everything back when nginx will
-not take a generation.
+while the apps boot, verify them, and only then name each new version live and
+switch its traffic to it; returning a site to its warm previous version; and
+switching everything back when nginx will not take a generation.
 """
 
 from __future__ import annotations

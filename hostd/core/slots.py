@@ -6,7 +6,11 @@ nginx connects to, a symlink) is pointed at the new slot's socket in one rename,
 and the old slot drains and stops. Slot `a`'s program is named after the site, as
 it always was; slot `b`'s is `SITE.slot-b` (a process may not be named `slot-b`).
 Which slot is live is written in the generation itself: its program file names
-the program. Pure.
+the program. A new version on trial beside it has its web program in the
+generation's `slots/trial/` (a generation that names it live is only written once
+it passed its gate); the previous version, kept running for an instant rollback,
+in `slots/warm/`; each site's version number and the one before it in
+`slots/versions.json`. Pure.
 """
 
 from __future__ import annotations
