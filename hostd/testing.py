@@ -26,7 +26,7 @@ from hostd.apply.reconciler import Reconciler
 from hostd.core.builtin import Builtin
 from hostd.core.certificate import Attempts, Certificate
 from hostd.core.facts import HostFacts
-from hostd.core.generation import PROGRAMS, TRIAL, WARM, Files, Generation
+from hostd.core.generation import PROGRAMS, Files, Generation
 from hostd.core.layout import embedded_layout
 from hostd.core.program import ConfigDiff, ProgramInfo
 from hostd.core.release import Released
@@ -169,7 +169,7 @@ class FakeSupervisor:
         files = live.files if live else {}
         wanted: dict[str, str] = {}
         for path, text in files.items():
-            if not path.startswith((PROGRAMS, TRIAL, WARM)):
+            if not path.startswith(PROGRAMS):
                 continue
             starts = [m.start() for m in re.finditer(r"^\[program:", text, re.MULTILINE)]
             if not starts:

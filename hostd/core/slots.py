@@ -7,10 +7,11 @@ and the old slot drains and stops. Slot `a`'s program is named after the site, a
 it always was; slot `b`'s is `SITE.slot-b` (a process may not be named `slot-b`).
 Which slot is live is written in the generation itself: its program file names
 the program. A new version on trial beside it has its web program in the
-generation's `slots/trial/` (a generation that names it live is only written once
-it passed its gate); the previous version, kept running for an instant rollback,
-in `slots/warm/`; each site's version number and the one before it in
-`slots/versions.json`. Pure.
+generation's `supervisor/programs/SITE.trial.conf` (a generation that names it
+live is only written once it passed its gate); the previous version, kept running
+for an instant rollback, in `SITE.warm.conf` beside it (where Supervisor's include,
+system mode's glob too, finds them); each site's version number and the one
+before it in `slots/versions.json`. Pure.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from typing import Any
 
 from hostd.core.generation import (
     ALL_PROGRAMS,
-    SLOTS,
+    PROGRAMS,
     TRIAL,
     VERSIONS,
     WARM,
     all_programs,
     program_path,
+    slot_file,
 )
 
 # the Supervisor states of a warm slot's program a rollback can switch to: up, or
@@ -191,17 +193,19 @@ def cooled(version: Version) -> Version:
 
 
 def trial_path(site: str) -> str:
-    return f"{TRIAL}{site}.conf"
+    return f"{PROGRAMS}{site}{TRIAL}"  # a site name has no dot: never another site's
 
 
 def warm_path(site: str) -> str:
-    return f"{WARM}{site}.conf"
+    return f"{PROGRAMS}{site}{WARM}"
 
 
 def warm_sites(files: Mapping[str, str]) -> frozenset[str]:
     """The sites whose previous version's web program `files` keep running."""
     return frozenset(
-        rel.removeprefix(WARM).removesuffix(".conf") for rel in files if rel.startswith(WARM)
+        rel.removeprefix(PROGRAMS).removesuffix(WARM)
+        for rel in files
+        if rel.startswith(PROGRAMS) and rel.endswith(WARM)
     )
 
 
@@ -210,7 +214,7 @@ def with_slots(
 ) -> dict[str, str]:
     """Rendered `files` with the slot files `kept` (trial and warm web programs) and
     the `versions`, supervisord's one program file made anew from them all."""
-    out = {rel: text for rel, text in files.items() if not rel.startswith(SLOTS)}
+    out = {rel: text for rel, text in files.items() if not slot_file(rel)}
     out.update(kept)
     out[VERSIONS] = versions_text(versions)
     if ALL_PROGRAMS in out:
