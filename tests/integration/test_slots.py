@@ -21,7 +21,10 @@ import pytest
 from hostd.edges.supervisor import XmlRpcSupervisor
 
 from .harness import APPS, HostdUp, serves, site_yaml, wait_until
+from .machine import Machine
 from .stress import WRK, start_wrk, stop_wrk
+from .test_system import ROOT_USER, Watch, app_copy, get, write_site
+from .test_system import machine as machine  # the fixture
 
 # imports slowly when BOOT_DELAY is set: a new version still on trial for a while
 SLOW_APP = """\
@@ -215,3 +218,28 @@ def test_a_release_runs_before_the_new_version_and_a_failing_one_holds_it(
     assert web_programs(instance, "alpha").keys() == {"alpha"}
     logged = (instance.home / "log" / "alpha" / "hostd.log").read_text()
     assert '"event": "release-failed"' in logged and "cannot migrate, no such table" in logged
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="system mode needs root")
+def test_system_mode_keeps_the_old_slot_warm_and_rolls_back_to_it(
+    machine: Machine,
+) -> None:
+    """Against the machine's own nginx and Supervisor (their include glob): a change
+    goes live through its trial, the old slot stays warm, and a rollback returns to
+    it at once."""
+    app = app_copy(machine)
+    write_site(machine, "alpha", site_yaml(["alpha.test"], root=app) + ROOT_USER)
+    watch = Watch(machine)
+    try:
+        watch.start()
+        assert get(machine, "alpha.test") == "alpha says hello\n"
+        text = site_yaml(["alpha.test"], root=app, env={"GREETING": "hi"}) + ROOT_USER
+        write_site(machine, "alpha", text)
+        wait_until(lambda: get(machine, "alpha.test") == "alpha says hi\n", what="the change")
+        done = watch.hostd("rollback", "alpha")
+        assert done.returncode == 0 and "from its warm slot" in done.stdout, done.stdout
+        assert get(machine, "alpha.test") == "alpha says hello\n"
+        alpha = json.loads(watch.hostd("status", "--json").stdout)["sites"]["alpha"]
+        assert (alpha["version"], alpha["slot"], alpha["previous"]["warm"]) == (1, "a", True)
+    finally:
+        watch.stop()
