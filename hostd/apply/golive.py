@@ -128,13 +128,14 @@ class GoLive:
         passed = moving - set(failures)
         second = {**sites, **{n: current.sites[n] for n in moving & set(failures)}}
         self.renderer.slots_b = on_b ^ frozenset(moving & set(failures))
-        warm_until = time.time() + self.warm_seconds if self.warm_seconds > 0 else None
+        left_at = time.time()
+        warm_until = left_at + self.warm_seconds if self.warm_seconds > 0 else None
         for name in passed:
             was = current.sites[name].to_dict()
             versions[name] = (
-                rolled_back_version(versions[name], was, warm_until, hold=True)
+                rolled_back_version(versions[name], was, warm_until, left_at, hold=True)
                 if name == back_to
-                else switched_version(versions[name], was, warm_until)
+                else switched_version(versions[name], was, warm_until, left_at)
             )
             if warm_until is not None:
                 kept[warm_path(name)] = web_section(current.files[program_path(name)], name)
@@ -184,7 +185,7 @@ class GoLive:
             kept[warm_path(name)] = web_section(current.files[program_path(name)], name)
         hold = current.sites[name] != previous  # the site file still says the other one
         versions[name] = rolled_back_version(
-            versions[name], current.sites[name].to_dict(), warm_until, hold
+            versions[name], current.sites[name].to_dict(), warm_until, now, hold
         )
         generation = self._write(sites, current, kept, versions)
         slot = slot_of(name, self.renderer.slots_b)

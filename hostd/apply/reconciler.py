@@ -31,7 +31,7 @@ from hostd.core.report import ApplyReport, Outcome, SiteResult
 from hostd.core.selection import reverted
 from hostd.core.site import Site, site_from_dict
 from hostd.core.slots import (
-    WARM_STATES,
+    Previous,
     cooled,
     flipped,
     kept_warm,
@@ -273,7 +273,7 @@ class Reconciler:
                 "it served since hostd kept versions"
             )
         previous = site_from_dict(back.site)
-        warm = self._is_warm(live, name, back.slot, back.warm(time.time()))
+        warm = self._is_warm(live, name, back)
         if not warm and previous == live.sites[name]:
             raise RollbackError(
                 f"{name}'s previous version {back.number} differs only in its code, and its "
@@ -312,15 +312,15 @@ class Reconciler:
             )
         return None  # its worker processes restarted with the switch, as they changed
 
-    def _is_warm(self, live: Generation, name: str, slot: str, in_time: bool) -> bool:
-        """True if `name`'s previous version still runs in `slot`, kept warm."""
-        if not in_time or warm_path(name) not in live.files:
+    def _is_warm(self, live: Generation, name: str, back: Previous) -> bool:
+        """True if `name`'s previous version `back` still runs in its slot, warm."""
+        if warm_path(name) not in live.files or not back.warm(time.time()):
             return False
         try:
-            info = self.ports.supervisor.info(web_program(name, slot))
+            info = self.ports.supervisor.info(web_program(name, back.slot))
         except SupervisorError:
             return False
-        return info is not None and info.state in WARM_STATES
+        return info is not None and back.runs_in(info.state, float(info.start), time.time())
 
     def stop_cold_slots(self) -> list[str]:
         """Stop each warm slot whose time is up; the sites whose slot stopped. Skipped

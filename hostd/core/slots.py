@@ -111,9 +111,17 @@ class Previous:
     slot: str
     site: dict[str, Any]
     warm_until: float | None = None
+    left_at: float | None = None  # when the traffic left it (epoch)
 
     def warm(self, now: float) -> bool:
         return self.warm_until is not None and now < self.warm_until
+
+    def runs_in(self, state: str, started: float, now: float) -> bool:
+        """True if a program in `state`, started at `started` (epoch), is this
+        version still warm: up, and started before the traffic left it (one that
+        Supervisor started again since runs the code on disk now)."""
+        before = self.left_at is None or started < self.left_at
+        return self.warm(now) and state in WARM_STATES and before
 
 
 @dataclass(frozen=True)
@@ -147,7 +155,8 @@ def versions_of(files: Mapping[str, str], sites: Collection[str]) -> dict[str, V
         previous = None
         if isinstance(before, dict):
             number, slot_before, site = int(before["number"]), str(before["slot"]), before["site"]
-            previous = Previous(number, slot_before, dict(site), before.get("warm_until"))
+            previous = Previous(number, slot_before, dict(site), before.get("warm_until"),
+                                before.get("left_at"))  # fmt: skip
         out[name] = Version(int(entry["number"]), slot, previous, entry.get("held_from"))
     return out
 
@@ -164,24 +173,25 @@ def versions_text(versions: Mapping[str, Version]) -> str:
 
 
 def switched_version(
-    current: Version, site: Mapping[str, Any], warm_until: float | None
+    current: Version, site: Mapping[str, Any], warm_until: float | None, left_at: float
 ) -> Version:
     """The version after a switch to a new version in the other slot: `site` (the
     configuration that served until now) becomes the previous one."""
     newest = max(current.number, current.previous.number if current.previous else 0)
-    before = Previous(current.number, current.slot, dict(site), warm_until)
+    before = Previous(current.number, current.slot, dict(site), warm_until, left_at)
     return Version(newest + 1, other(current.slot), before)
 
 
 def rolled_back_version(
-    current: Version, site: Mapping[str, Any], warm_until: float | None, hold: bool
-) -> Version:
+    current: Version, site: Mapping[str, Any], warm_until: float | None, left_at: float,
+    hold: bool,
+) -> Version:  # fmt: skip
     """The version after a rollback: the previous one serves again, and the one it
     replaces becomes the previous one (a second rollback goes forward again). With
     `hold`, the configuration rolled back from is held back from the next applies."""
     assert current.previous is not None
     back = current.previous
-    before = Previous(current.number, current.slot, dict(site), warm_until)
+    before = Previous(current.number, current.slot, dict(site), warm_until, left_at)
     return Version(back.number, back.slot, before, dict(site) if hold else None)
 
 

@@ -16,7 +16,6 @@ from hostd.core.render import served_fingerprint
 from hostd.core.settings import Settings
 from hostd.core.site import Site, Tls
 from hostd.core.slots import (
-    WARM_STATES,
     Version,
     sites_on_b,
     slot_of,
@@ -184,7 +183,7 @@ def _previous(
         return None
     back = version.previous
     info = programs.get(web_program(site, back.slot))
-    warm = kept and back.warm(time.time()) and info is not None and info.state in WARM_STATES
+    warm = kept and info is not None and back.runs_in(info.state, float(info.start), time.time())
     return {
         "version": back.number,
         "slot": back.slot,

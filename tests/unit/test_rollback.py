@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -182,5 +183,19 @@ def test_a_supervisord_started_afresh_ends_the_warm_slots(fakes: FakePorts) -> N
     assert set(fakes.supervisor.running) == {"alpha.slot-b", "beta"}
     live = reconciler.live()
     assert live is not None and warm_sites(live.files) == frozenset()
+    report = reconciler.rollback("alpha")
+    assert report.ok and "started anew" in report.sites[0].detail, report
+
+
+def test_a_warm_program_started_again_since_is_not_the_previous_version(
+    fakes: FakePorts,
+) -> None:
+    """Supervisor restarted the warm slot (it crashed): it runs the code on disk now,
+    so the rollback starts the previous version anew instead of switching to it."""
+    reconciler = warm_reconciler(fakes)
+    fakes.sites.files["alpha"] = site("alpha", "2")
+    assert reconciler.apply().ok
+    restarted = replace(fakes.supervisor.programs["alpha"], start=int(time.time()) + 60)
+    fakes.supervisor.programs["alpha"] = restarted
     report = reconciler.rollback("alpha")
     assert report.ok and "started anew" in report.sites[0].detail, report
