@@ -236,19 +236,24 @@ def bench_sites(count: int, prefix: str = "s") -> dict[str, str]:
 
 
 @contextmanager
-def instance(sites: dict[str, str], start_timeout: float = BOOT_TIMEOUT) -> Iterator[HostdUp]:
+def instance(
+    sites: dict[str, str], start_timeout: float = BOOT_TIMEOUT, settings: str = ""
+) -> Iterator[HostdUp]:
     """A started `hostd up` serving `sites` (files in place before it starts), all
     answering; everything it started is gone when the block ends, however it ends.
 
     hostd.toml raises apply.start_timeout (default 30 s) so that the first apply,
-    which boots every site at once, does not give up on some of them on 2 cores.
+    which boots every site at once, does not give up on some of them on 2 cores;
+    `settings` are more lines of its [apply] table.
     """
     up = HostdUp(root=Path(tempfile.mkdtemp(prefix="hdb-", dir="/tmp")), port=free_port())
     if "watch" in {f.name for f in dataclasses.fields(HostdUp)}:
         up.watch = True  # a harness that starts `hostd up --no-watch` unless told otherwise
     try:
         up.home.mkdir(parents=True)
-        (up.home / "hostd.toml").write_text(f"[apply]\nstart_timeout = {start_timeout:.0f}\n")
+        (up.home / "hostd.toml").write_text(
+            f"[apply]\nstart_timeout = {start_timeout:.0f}\n{settings}"
+        )
         for name, text in sites.items():
             write_site(up, name, text)
         started = time.perf_counter()

@@ -146,6 +146,12 @@ class InstanceError(HostdError):
     """The home folder has no running instance, or already has one."""
 
 
+class RollbackError(HostdError):
+    """A site has no previous version `hostd rollback` can return to."""
+
+    exit_code = EXIT_PROBLEM
+
+
 class LockError(HostdError):
     """Another apply held the lock for too long."""
 

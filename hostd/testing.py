@@ -255,7 +255,7 @@ class FakeSockets:
     pointed: dict[str, str] = field(default_factory=dict)
     switches: list[str] = field(default_factory=list)
 
-    def point(self, site: str, slot: str) -> None:
+    def point(self, site: str, slot: str, *, settle: bool = True) -> None:
         if self.pointed.get(site) != slot:
             self.switches.append(f"{site}:{slot}")
         self.pointed[site] = slot

@@ -1,23 +1,41 @@
 """Going live: write and switch to a generation, start what changed, reload nginx
-while the apps boot, verify them; and switching everything back when nginx will
-not take a generation.
+while the apps boot, verify them, and only then name each new version live and
+switch its traffic to it; returning a site to its warm previous version; and
+switching everything back when nginx will not take a generation.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hostd.apply.candidate import Renderer
 from hostd.apply.ports import Apps, Events, Generations, Nginx, Sockets, Supervisor
-from hostd.core.generation import Files, Generation
+from hostd.core.generation import Files, Generation, program_path
 from hostd.core.plan import Change, make_plan
 from hostd.core.processes import site_of_program
 from hostd.core.render import served_fingerprint
 from hostd.core.report import ApplyReport, Outcome, SiteResult
 from hostd.core.site import Site
-from hostd.core.slots import sites_on_b, slot_of
+from hostd.core.slots import (
+    Version,
+    cooled,
+    flipped,
+    kept_warm,
+    rolled_back_version,
+    sites_on_b,
+    slot_of,
+    switched_version,
+    trial_path,
+    versions_of,
+    warm_path,
+    warm_sites,
+    web_program,
+    web_section,
+    with_slots,
+)
 from hostd.errors import NginxError
 
 
@@ -28,6 +46,7 @@ class Switched:
     generation: Generation
     failures: dict[str, str]
     refusal: NginxError | None = None
+    moving: frozenset[str] = frozenset()  # sites whose new version was on trial
 
 
 class GoLive:
@@ -40,8 +59,10 @@ class GoLive:
         apps: Apps,
         events: Events,
         sockets: Sockets,
+        warm_seconds: float = 0.0,
     ) -> None:
         self.sockets = sockets
+        self.warm_seconds = warm_seconds
         self.renderer = renderer
         self.generations = generations
         self.supervisor = supervisor
@@ -50,32 +71,128 @@ class GoLive:
         self.events = events
 
     def switch(
-        self, sites: Mapping[str, Site], current: Generation, slots_b: frozenset[str] | None = None
-    ) -> Switched:
-        """Write and switch to a generation serving `sites` (with `slots_b` in slot b;
-        default: as rendered last), start what changed beside what serves, reload
-        nginx while the apps boot, verify them through their own slots' sockets, then
-        send each verified site's traffic to its new slot. The old slots keep running
-        until `remove_programs`."""
+        self, sites: Mapping[str, Site], current: Generation, slots_b: frozenset[str] | None = None,
+        back_to: str | None = None,
+    ) -> Switched:  # fmt: skip
+        """Go live with `sites` (with `slots_b` in slot b; default: as rendered last).
+
+        A site whose slot changes starts its new version on trial in that slot while
+        the live generation still names its old version: the generation written
+        first serves every other change (nginx reloaded while the apps boot), and
+        only once a new version passes its health gate does a second generation name
+        it and send its traffic there. So the live generation never names a slot
+        that did not pass its gate, whenever hostd stops. A version that fails is
+        stopped and the site stays on its live one: its failure is in `failures`.
+        The old slot of a switched site is kept warm for `warm_seconds` (for
+        `hostd rollback`), or drains and stops once the traffic left it.
+        `back_to` names a site returning to its previous version (a rollback)."""
         if slots_b is not None:
             self.renderer.slots_b = slots_b
         on_b = self.renderer.slots_b
-        generation = self.generations.write(self.renderer.files(sites), sites, base=current)
-        self.generations.switch(generation)
+        now = time.time()
+        live_b = sites_on_b(current.files, current.sites)
+        moving = {n for n in on_b ^ live_b if n in sites and n in current.sites}
+        versions = versions_of(current.files, current.sites)
+        for name in moving:  # its warm slot, if any, is where its new version starts
+            versions[name] = cooled(versions[name])
+        for name, version in versions.items():  # a rollback's hold ends as the site changes
+            if sites.get(name) not in (None, current.sites[name]):
+                versions[name] = replace(version, held_from=None)
+        trial: dict[str, str] = {}
+        if moving:  # each new version's web program, as the second generation names it
+            final = self.renderer.files(sites)
+            trial = {trial_path(n): web_section(final[program_path(n)], n) for n in moving}
+        first = {**sites, **{n: current.sites[n] for n in moving}}
+        self.renderer.slots_b = on_b ^ frozenset(moving)
+        kept = kept_warm(current.files, versions, set(first) - moving, now)
+        generation = self._write(first, current, {**kept, **trial}, versions)
+        for name in sorted(moving & warm_sites(current.files)):
+            # the previous version, warm in the slot the new one takes: it stops, so
+            # that the new one starts afresh (on new code too, where only code changed)
+            self.supervisor.remove(web_program(name, slot_of(name, on_b)))
         started = self.start_programs(set(current.sites) | set(sites))
         try:
             self.reload_nginx(generation.files)
         except NginxError as exc:
-            return Switched(generation, {}, exc)
-        names = sorted({site_of_program(g) for g in started} & set(sites))
+            return Switched(generation, {}, exc, frozenset(moving))
+        names = sorted(({site_of_program(g) for g in started} | moving) & set(sites))
         verified = {n: sites[n] for n in names}
         failures = self.apps.failures(
             list(verified.values()), on_b, self.renderer.served_https(verified)
         )
         for name in names:
-            if name not in failures:
+            if name not in failures and name not in moving:
                 self.sockets.point(name, slot_of(name, on_b))
-        return Switched(generation, failures)
+        if not moving:
+            return Switched(generation, failures)
+        passed = moving - set(failures)
+        second = {**sites, **{n: current.sites[n] for n in moving & set(failures)}}
+        self.renderer.slots_b = on_b ^ frozenset(moving & set(failures))
+        left_at = time.time()
+        warm_until = left_at + self.warm_seconds if self.warm_seconds > 0 else None
+        for name in passed:
+            was = current.sites[name].to_dict()
+            versions[name] = (
+                rolled_back_version(versions[name], was, warm_until, left_at, hold=True)
+                if name == back_to
+                else switched_version(versions[name], was, warm_until, left_at)
+            )
+            if warm_until is not None:
+                kept[warm_path(name)] = web_section(current.files[program_path(name)], name)
+        generation = self._write(second, generation, kept, versions)
+        try:  # a server block the new versions change (their nginx is the old one so far)
+            self.reload_nginx(generation.files)
+        except NginxError as exc:
+            return Switched(generation, failures, exc, frozenset(moving))
+        for name in sorted(passed):
+            self.sockets.point(name, slot_of(name, on_b), settle=warm_until is None)
+        # the new versions' worker processes start; old slots not kept warm drain
+        # and stop, and so do the new versions that failed
+        self.start_programs(passed, remove=moving)
+        return Switched(generation, failures, moving=frozenset(moving))
+
+    def _write(
+        self, sites: Mapping[str, Site], base: Generation, kept: Mapping[str, str],
+        versions: Mapping[str, Version],
+    ) -> Generation:  # fmt: skip
+        """Write and switch to a generation serving `sites` as rendered now, with the
+        slot files `kept` and each site's version (new sites: version 1)."""
+        files = self.renderer.files(sites)
+        fresh = versions_of(files, sites)
+        for name, version in versions.items():
+            if name in fresh and version.slot == fresh[name].slot:
+                fresh[name] = version
+        generation = self.generations.write(with_slots(files, kept, fresh), sites, base=base)
+        self.generations.switch(generation)
+        return generation
+
+    def back_to_warm(self, name: str, previous: Site, current: Generation) -> Generation | None:
+        """`name` served again by its previous version's warm slot: one generation
+        naming it, one link rename, nginx reloaded if its server block differs. None
+        if the warm program is not what that version renders now (the host's facts
+        changed): it must start anew."""
+        now = time.time()
+        versions = versions_of(current.files, current.sites)
+        sites = {**current.sites, name: previous}
+        self.renderer.slots_b = flipped(sites_on_b(current.files, current.sites), {name})
+        files = self.renderer.files(sites)
+        warm = current.files.get(warm_path(name), "")
+        if web_section(files[program_path(name)], name) != web_section(warm, name):
+            return None
+        kept = kept_warm(current.files, versions, set(sites) - {name}, now)
+        warm_until = now + self.warm_seconds if self.warm_seconds > 0 else None
+        if warm_until is not None:
+            kept[warm_path(name)] = web_section(current.files[program_path(name)], name)
+        hold = current.sites[name] != previous  # the site file still says the other one
+        versions[name] = rolled_back_version(
+            versions[name], current.sites[name].to_dict(), warm_until, now, hold
+        )
+        generation = self._write(sites, current, kept, versions)
+        slot = slot_of(name, self.renderer.slots_b)
+        self.sockets.point(name, slot, settle=warm_until is None)
+        self.start_programs({name}, remove={name})  # its worker processes, if they differ
+        self.reload_nginx(generation.files)
+        return generation
 
     def point_all(self, generation: Generation) -> None:
         """Every site of `generation` served by the slot the generation names."""
@@ -83,10 +200,14 @@ class GoLive:
         for name in generation.sites:
             self.sockets.point(name, slot_of(name, on_b))
 
-    def start_programs(self, ours: Collection[str]) -> list[str]:
-        """Apply Supervisor's pending changes for added and changed site programs;
+    def start_programs(self, ours: Collection[str], remove: Collection[str] = ()) -> list[str]:
+        """Apply Supervisor's pending changes for added and changed site programs
+        (and for the removed ones of the sites in `remove`: they drain and stop);
         the programs started."""
         diff = self.supervisor.reload_config()
+        for group in diff.removed:
+            if site_of_program(group) in remove:
+                self.supervisor.remove(group)
         for group in diff.changed:
             if site_of_program(group) in ours:
                 self.supervisor.remove(group)
@@ -113,13 +234,17 @@ class GoLive:
             self.events.emit("nginx-reloaded", level=logging.DEBUG, fingerprint=expected)
 
     def roll_back(
-        self, live: Generation, failed: Generation, error: NginxError,
+        self, live: Generation, failed: Switched, error: NginxError,
         only: Collection[str] | None,
     ) -> ApplyReport:  # fmt: skip
-        """Switch everything back to `live` after nginx refused `failed`."""
-        self.events.emit("rollback", generation=failed.id, to=live.id, error=str(error))
+        """Switch everything back to `live` after nginx refused `failed`: the sites
+        it changes, and those whose new versions were on trial, are reported."""
+        moving = failed.moving
+        failed_generation = failed.generation
+        self.events.emit("rollback", generation=failed_generation.id, to=live.id, error=str(error))
         self.generations.switch(live)
-        ours = set(live.sites) | set(failed.sites)
+        self.point_all(live)
+        ours = set(live.sites) | set(failed_generation.sites)
         self.start_programs(ours)
         self.remove_programs(ours)
         detail = f"rolled back: {error}"
@@ -127,10 +252,10 @@ class GoLive:
             self.reload_nginx(live.files)
         except NginxError as again:
             detail += f"; the previous configuration did not reload either: {again}"
-        plan = make_plan(live.files, failed.files, live.sites, failed.sites)
+        plan = make_plan(live.files, failed_generation.files, live.sites, failed_generation.sites)
         results = [
             SiteResult(p.name, Outcome.FAILED, detail, held=p.name in live.sites)
-            if p.change is not Change.UNCHANGED
+            if p.change is not Change.UNCHANGED or p.name in moving
             else SiteResult(p.name, Outcome.UNCHANGED)
             for p in plan.sites
             if only is None or p.name in only

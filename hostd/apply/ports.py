@@ -111,9 +111,10 @@ class Releases(Protocol):
 
 
 class Sockets(Protocol):
-    def point(self, site: str, slot: str) -> None:
+    def point(self, site: str, slot: str, *, settle: bool = True) -> None:
         """Send `site`'s new connections to the gunicorn of `slot`, atomically; once
-        it returns, the old slot has taken what was queued on it and may drain.
+        it returns, the old slot has taken what was queued on it and may drain
+        (without `settle`: at once, for an old slot that keeps running).
         Raises HostdError."""
         ...
 

@@ -14,6 +14,7 @@ switches back to the previous generation. Every effect goes through a port
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection, Mapping
 
 from hostd.apply.candidate import Preview, Renderer, preview
@@ -28,9 +29,30 @@ from hostd.core.processes import program_name, site_of_program
 from hostd.core.program import DOWN_STATES
 from hostd.core.report import ApplyReport, Outcome, SiteResult
 from hostd.core.selection import reverted
-from hostd.core.site import Site
-from hostd.core.slots import flipped, sites_on_b, web_section
-from hostd.errors import HostdError, NginxError, SiteError, SitesFolderError, SupervisorError
+from hostd.core.site import Site, site_from_dict
+from hostd.core.slots import (
+    Previous,
+    cooled,
+    flipped,
+    kept_warm,
+    live_programs,
+    sites_on_b,
+    versions_of,
+    warm_path,
+    warm_sites,
+    web_program,
+    web_section,
+    with_slots,
+)
+from hostd.errors import (
+    HostdError,
+    LockError,
+    NginxError,
+    RollbackError,
+    SiteError,
+    SitesFolderError,
+    SupervisorError,
+)
 
 
 class Reconciler:
@@ -40,7 +62,9 @@ class Reconciler:
     the runtime sets it anew when it reads hostd.toml again.
     """
 
-    def __init__(self, ports: Ports, facts: HostFacts, builtin: Builtin) -> None:
+    def __init__(
+        self, ports: Ports, facts: HostFacts, builtin: Builtin, warm_seconds: float = 0.0
+    ) -> None:
         self.ports = ports
         self.facts = facts
         self.builtin = builtin
@@ -48,7 +72,7 @@ class Reconciler:
         self.validator = Validator(self.renderer, ports.checker, ports.host, ports.generations)
         self.golive = GoLive(
             self.renderer, ports.generations, ports.supervisor, ports.nginx, ports.apps,
-            ports.events, ports.sockets,
+            ports.events, ports.sockets, warm_seconds,
         )  # fmt: skip
 
     def live(self) -> Generation | None:
@@ -56,8 +80,9 @@ class Reconciler:
 
     def preview(self, only: Collection[str] | None = None) -> Preview:
         """What an apply of `only` (default: every site) would do now."""
-        loaded = self.ports.sites.load()
-        return preview(loaded, self.live(), self.builtin, self.renderer, only)
+        live = self.live()
+        loaded = held_back_by_rollback(self.ports.sites.load(), live)
+        return preview(loaded, live, self.builtin, self.renderer, only)
 
     # -- starting ---------------------------------------------------------------------
 
@@ -73,13 +98,16 @@ class Reconciler:
             if live is not None:  # each site in the slot that served it
                 self.renderer.slots_b = sites_on_b(live.files, live.sites)
             files = self.renderer.files(sites)
+            # versions kept; a slot on trial or warm is not kept by a new start
+            versions = versions_of(live.files, live.sites) if live else {}
+            files = with_slots(files, {}, {n: cooled(v) for n, v in versions.items()})
             if live is not None and files == live.files:
                 self.ports.host.prepare(live.sites)
                 self.golive.point_all(live)  # nginx reaches the slot the generation names
                 return live
             if sites and (error := self.validator.refusal(sites)) is not None:
                 self.ports.events.emit("boot-without-sites", error=error)
-                sites, files = {}, self.renderer.files({})
+                sites, files = {}, with_slots(self.renderer.files({}), {}, {})
             if (error := self.validator.refusal(sites)) is not None:
                 raise HostdError(f"cannot start: the base configuration is refused: {error}")
             generation = self.ports.generations.write(files, sites, base=live)
@@ -158,17 +186,21 @@ class Reconciler:
             moving -= set(held)
         switched = self.golive.switch(sites, live, flipped(live_b, moving))
         failures = {**held, **switched.failures}
-        if switched.refusal is None and switched.failures:
+        # a new version that failed its gate never went live; others go back now
+        if switched.refusal is None and set(switched.failures) - moving:
             sites = reverted(sites, switched.failures, live.sites)
             back = held_back(self.renderer.slots_b, live_b, switched.failures)
             switched = self.golive.switch(sites, switched.generation, back)
             for name, why in switched.failures.items():
                 failures[name] += f"; its last good version did not start either: {why}"
         if switched.refusal is not None:
-            return self.golive.roll_back(live, switched.generation, switched.refusal, only)
+            return self.golive.roll_back(live, switched, switched.refusal, only)
         generation = switched.generation
         gone = (set(live.sites) | set(failures)) - set(generation.sites)
-        if moving or gone:  # old slots to drain, dropped programs to remove
+        before = live_programs(live.files, live.sites)
+        after = live_programs(generation.files, generation.sites)
+        dropped = {p for p in before - after if site_of_program(p) not in moving}
+        if gone or dropped:  # programs to remove (old slots drained as they switched)
             self.golive.remove_programs(set(live.sites) | set(generation.sites) | set(failures))
         self.ports.generations.prune()
         return _report(generation, live, rejected, failures, only)
@@ -205,21 +237,135 @@ class Reconciler:
             return held
         switched = self.golive.switch(live.sites, live, flipped(live_b, names))
         if switched.refusal is not None:
-            self.golive.roll_back(live, switched.generation, switched.refusal, names)
+            self.golive.roll_back(live, switched, switched.refusal, names)
             return {**held, **{name: f"rolled back: {switched.refusal}" for name in names}}
         problems = {
             name: f"the new version failed its health gate, the live one keeps serving: {why}"
             for name, why in switched.failures.items()
         }
-        if problems:
-            back = held_back(self.renderer.slots_b, live_b, problems)
-            self.golive.switch(live.sites, switched.generation, back)
-        self.golive.remove_programs(names)
         for name in names:
             if name not in problems and (why := self._restart_processes(live.sites[name])):
                 problems[name] = why
         self.ports.generations.prune()
         return {**held, **problems}
+
+    # -- rollback and warm slots ------------------------------------------------------
+
+    def rollback(self, name: str) -> ApplyReport:
+        """Return `name` to the version it served before its last switch: at once
+        from its warm slot, else started anew in its other slot through the health
+        gate (without its release command: that version's ran when it first went
+        live). Raises RollbackError when there is nothing to return to."""
+        with self.ports.lock.held():
+            report = self._rollback(name)
+        self._record(report)
+        return report
+
+    def _rollback(self, name: str) -> ApplyReport:
+        live = self.live()
+        if live is None or name not in live.sites:
+            raise RollbackError(f"{name} is not a live site: there is no version to go back to")
+        version = versions_of(live.files, live.sites)[name]
+        back = version.previous
+        if back is None:
+            raise RollbackError(
+                f"{name} has no previous version: version {version.number} is the only one "
+                "it served since hostd kept versions"
+            )
+        previous = site_from_dict(back.site)
+        warm = self._is_warm(live, name, back)
+        if not warm and previous == live.sites[name]:
+            raise RollbackError(
+                f"{name}'s previous version {back.number} differs only in its code, and its "
+                f"slot {back.slot} has stopped: hostd keeps no old code; put it back and "
+                f"run `hostd reload {name}`"
+            )
+        self.ports.events.emit("rollback-started", site=name, version=back.number,
+                               slot=back.slot, warm=warm)  # fmt: skip
+        generation = self.golive.back_to_warm(name, previous, live) if warm else None
+        how = "from its warm slot"
+        if generation is None:
+            how = "started anew"
+            problem = self._cold_rollback(live, name, previous)
+            if problem is not None:
+                return ApplyReport(
+                    self._live_id(), [SiteResult(name, Outcome.FAILED, problem, held=True)]
+                )
+            generation = self.live() or live
+        self.ports.generations.prune()
+        detail = f"version {back.number} serves again in slot {back.slot}, {how}"
+        return ApplyReport(generation.id, [SiteResult(name, Outcome.ROLLED_BACK, detail)])
+
+    def _cold_rollback(self, live: Generation, name: str, previous: Site) -> str | None:
+        """The previous version of `name` started in its other slot; why it did not
+        go live, or None."""
+        sites = {**live.sites, name: previous}
+        live_b = sites_on_b(live.files, live.sites)
+        switched = self.golive.switch(sites, live, flipped(live_b, {name}), back_to=name)
+        if switched.refusal is not None:
+            self.golive.roll_back(live, switched, switched.refusal, {name})
+            return f"rolled back: {switched.refusal}"
+        if name in switched.failures:
+            return (
+                "the previous version failed its health gate, the live one keeps serving: "
+                + switched.failures[name]
+            )
+        return None  # its worker processes restarted with the switch, as they changed
+
+    def _is_warm(self, live: Generation, name: str, back: Previous) -> bool:
+        """True if `name`'s previous version `back` still runs in its slot, warm."""
+        if warm_path(name) not in live.files or not back.warm(time.time()):
+            return False
+        try:
+            info = self.ports.supervisor.info(web_program(name, back.slot))
+        except SupervisorError:
+            return False
+        return info is not None and back.runs_in(info.state, float(info.start), time.time())
+
+    def stop_cold_slots(self) -> list[str]:
+        """Stop each warm slot whose time is up; the sites whose slot stopped. Skipped
+        (an empty list) while an apply runs: it does the same."""
+        if not self._cold_slots():  # the lock only when there is something to do
+            return []
+        try:
+            with self.ports.lock.held(timeout=0):
+                return self._stop_cold_slots()
+        except LockError:
+            return []
+
+    def _cold_slots(self) -> list[str]:
+        """The sites whose warm slot's time is up."""
+        live = self.live()
+        if live is None or not warm_sites(live.files):
+            return []
+        versions = versions_of(live.files, live.sites)
+        kept = kept_warm(live.files, versions, live.sites, time.time())
+        return sorted(warm_sites(live.files) - warm_sites(kept))
+
+    def end_warm_slots(self) -> list[str]:
+        """Stop every warm slot; the sites whose slot stopped. For a supervisord
+        started afresh: it started them anew, on whatever code is on disk now, so
+        they are not the previous versions any more (a rollback starts those anew)."""
+        with self.ports.lock.held():
+            return self._stop_cold_slots(every=True)
+
+    def _stop_cold_slots(self, every: bool = False) -> list[str]:
+        live = self.live()
+        ended = sorted(warm_sites(live.files)) if live and every else self._cold_slots()
+        if live is None or not ended:
+            return []
+        versions = versions_of(live.files, live.sites)
+        kept = {} if every else kept_warm(live.files, versions, live.sites, time.time())
+        for name in ended:
+            if name in versions:
+                versions[name] = cooled(versions[name])
+        files = with_slots(live.files, kept, versions)
+        generation = self.ports.generations.write(files, live.sites, base=live)
+        self.ports.generations.switch(generation)
+        self.golive.remove_programs(ended)
+        for name in ended:
+            self.ports.events.emit("warm-slot-stopped", site=name)
+        return ended
 
     def _release(self, sites: Mapping[str, Site], names: Collection[str]) -> dict[str, str]:
         """Run the `release:` command of each of `names` that has one, before its new
@@ -284,13 +430,28 @@ class Reconciler:
             if result.outcome is Outcome.UNCHANGED:
                 continue
             events.emit(
-                f"site-{result.outcome.value}",
+                f"site-{result.outcome.value.replace(' ', '-')}",
                 level=logging.DEBUG,
                 site=result.name,
                 generation=report.generation,
                 detail=result.detail or None,
                 held=result.held or None,
             )
+
+
+def held_back_by_rollback(
+    loaded: Mapping[str, Site | SiteError], live: Generation | None
+) -> dict[str, Site | SiteError]:
+    """`loaded` with each site a rollback returned to its previous version held at
+    that version while its file still says the version rolled back from."""
+    out = dict(loaded)
+    if live is None:
+        return out
+    for name, version in versions_of(live.files, live.sites).items():
+        site = out.get(name)
+        if isinstance(site, Site) and version.held_from == site.to_dict():
+            out[name] = live.sites[name]
+    return out
 
 
 def new_versions(rendered: Files, live: Files, names: Collection[str]) -> set[str]:

@@ -29,6 +29,7 @@ from hostd.cli import (
     inspect,
     logs,
     maintenance,
+    rollback,
 )
 from hostd.cli import init as init_command
 from hostd.cli.common import common_options
@@ -37,6 +38,7 @@ from hostd.errors import EXIT_INTERRUPTED, EXIT_OK, HostdError, UsageError
 GROUPS = (
     daemons,
     apply,
+    rollback,
     inspect,
     certs,
     logs,

@@ -20,7 +20,7 @@ from hostd.edges.generations import GenerationStore
 from hostd.edges.inputs import load_site
 from hostd.errors import EXIT_OK, EXIT_PROBLEM, SiteError
 from hostd.queries.plan import pending, sites_now
-from hostd.queries.status import collect_status
+from hostd.queries.status import SiteStatus, collect_status
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -108,6 +108,18 @@ def run_plan(args: argparse.Namespace) -> int:
     return code
 
 
+def version_line(site: SiteStatus) -> str:
+    """Which version serves, from which slot, and what a rollback returns to."""
+    text = f"version {site.version} live in slot {site.slot}"
+    back = site.previous
+    if back is not None:
+        how = f"warm until {local_time(back['warm_until'], '%H:%M:%S')}" if back["warm"] else "cold"
+        text += f"; previous: version {back['version']} in slot {back['slot']} ({how})"
+    if site.held_by_rollback:
+        text += "; rolled back: the site file's version waits until the file changes"
+    return text
+
+
 def run_status(args: argparse.Namespace) -> int:
     status = collect_status(*view_of(args))
     if args.json:
@@ -129,6 +141,8 @@ def run_status(args: argparse.Namespace) -> int:
             pid = f" pid {info['pid']}" if info["pid"] else ""
             looping = " (crash loop)" if info["crash_loop"] else ""
             out(f"{'':<20} process {process}: {info['program']}{pid}{looping}")
+        if site.version is not None:
+            out(f"{'':<20} {version_line(site)}")
         if site.paused is not None:
             out(f"{'':<20} paused (503 maintenance page): {site.paused}")
         if site.crash_loop:

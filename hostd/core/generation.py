@@ -4,6 +4,10 @@ and the sites it serves.
     nginx/nginx.conf, nginx/hostd.conf, nginx/default.conf, nginx/sites/<site>.conf
     supervisor/supervisord.conf, supervisor/programs/<site>.conf,
     supervisor/all-programs.conf (what supervisord reads: every program file in one)
+    supervisor/programs/<site>.trial.conf, supervisor/programs/<site>.warm.conf
+        (a new version's web program on trial beside the live one; the previous
+        version's, kept warm for a rollback: where Supervisor's include finds them)
+    slots/versions.json (each site's version and the one before it)
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ SUPERVISOR = "supervisor/"
 PROGRAMS = f"{SUPERVISOR}programs/"
 # every program file in one: Supervisor's include of many files is quadratic
 ALL_PROGRAMS = f"{SUPERVISOR}all-programs.conf"
+SLOTS = "slots/"
+VERSIONS = f"{SLOTS}versions.json"
+TRIAL = ".trial.conf"  # a program file of a site's new version on trial
+WARM = ".warm.conf"  # a program file of a site's previous version, kept warm
 
 
 @dataclass(frozen=True)
@@ -51,8 +59,17 @@ def site_paths(site: str) -> tuple[str, str]:
 
 
 def all_programs(files: Files) -> str:
-    """The program files among `files`, in path order, as the one file supervisord reads."""
+    """The program files among `files` (with the web programs on trial or kept warm),
+    in path order, as the one file supervisord reads."""
     return "".join(files[rel] for rel in sorted(files) if rel.startswith(PROGRAMS))
+
+
+def slot_file(relative: str) -> bool:
+    """True for what hostd keeps of a site's versions (a web program on trial or
+    kept warm, the versions), as opposed to what the site files ask for."""
+    return relative.startswith(SLOTS) or (
+        relative.startswith(PROGRAMS) and relative.endswith((TRIAL, WARM))
+    )
 
 
 def nginx_files(files: Files) -> dict[str, str]:

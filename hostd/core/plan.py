@@ -7,7 +7,7 @@ import enum
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from hostd.core.generation import ALL_PROGRAMS, NGINX, Files, site_paths
+from hostd.core.generation import ALL_PROGRAMS, NGINX, Files, site_paths, slot_file
 
 
 class Change(enum.Enum):
@@ -70,7 +70,10 @@ def make_plan(
             change = Change.UNCHANGED
         plans.append(SitePlan(name, change, nginx_changed, program_changed))
     own.add(ALL_PROGRAMS)  # made of the sites' program files
-    shared = {p for p in set(live_files) | set(candidate_files) if p not in own}
+    # what hostd keeps of each site's versions is not what the site files ask for
+    shared = {
+        p for p in set(live_files) | set(candidate_files) if p not in own and not slot_file(p)
+    }
     shared_changed = any(live_files.get(p) != candidate_files.get(p) for p in shared)
     nginx_changed = any(
         live_files.get(p) != candidate_files.get(p)
@@ -85,7 +88,7 @@ def plan_diff(live_files: Files, candidate_files: Files, label: str = "live") ->
     out: list[str] = []
     for path in sorted(set(live_files) | set(candidate_files)):
         before, after = live_files.get(path), candidate_files.get(path)
-        if before == after or path == ALL_PROGRAMS:  # that one repeats the program files
+        if before == after or path == ALL_PROGRAMS or slot_file(path):
             continue
         if not before or not after:  # added or removed whole: no need to compare lines
             out.extend(_whole(path, before, after, label))

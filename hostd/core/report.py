@@ -12,6 +12,7 @@ class Outcome(enum.Enum):
     UNCHANGED = "unchanged"
     REMOVED = "removed"
     RELOADED = "reloaded"  # same configuration, new code: gunicorn reloaded gracefully
+    ROLLED_BACK = "rolled back"  # its previous version serves again (`hostd rollback`)
     REJECTED = "rejected"  # the file was refused before anything changed
     FAILED = "failed"  # the new version did not come up and was rolled back
 

@@ -42,6 +42,9 @@ class AcmeSettings:
 @dataclass(frozen=True)
 class ApplySettings:
     start_timeout: float = 30.0  # seconds a new app gets to answer
+    # seconds the previous version's slot keeps running after a switch, for an
+    # instant `hostd rollback`; 0: it drains and stops at once
+    warm_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,8 @@ def with_overrides(
         raise SettingsError(f"metrics.port must be 0 (any free port) to 65535, not {metrics.port}")
     if not 0 < settings.apply.start_timeout < math.inf:
         raise SettingsError("apply.start_timeout must be a positive number of seconds")
+    if not 0 <= settings.apply.warm_seconds < math.inf:
+        raise SettingsError("apply.warm_seconds must be 0 (no warm slot) or a number of seconds")
     if settings.workers.max_total < 0:
         raise SettingsError("workers.max_total must be 0 (no cap) or a positive number")
     return replace(settings, http=http)

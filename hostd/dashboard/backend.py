@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ from hostd.core.settings import Settings
 from hostd.edges.figures_source import fetch_figures
 from hostd.edges.inputs import instance_view, load_sites, running_instance
 from hostd.edges.logfiles import read_history, site_log_folders, site_logs
-from hostd.errors import InstanceError, UsageError
+from hostd.errors import HostdError, InstanceError, UsageError
 from hostd.queries.plan import Pending, pending_site
 from hostd.queries.status import Status, collect_status
 from hostd.runtime.wiring import make_reconciler
@@ -40,6 +41,11 @@ class Backend(Protocol):
 
     def reload(self, site: str, wait: float) -> ApplyReport | None:
         """Apply `site` as `hostd reload SITE` does; None if still running after `wait`."""
+        ...
+
+    def rollback(self, site: str, wait: float) -> ApplyReport | None:
+        """Roll `site` back as `hostd rollback SITE` does; None if still running after
+        `wait`."""
         ...
 
     def http_port(self) -> int:
@@ -85,22 +91,15 @@ class HostdBackend:
         live = reconciler.live()
         if site not in set(load_sites(layout.sites_dir)) | set(live.sites if live else {}):
             raise UsageError(f"unknown site {site!r}")
-        done: list[ApplyReport] = []
+        return _within(f"reload of {site}", wait, lambda: reconciler.apply({site}))
 
-        def apply() -> None:
-            try:
-                done.append(reconciler.apply({site}))
-            except Exception:  # the worker lives on; the apply's own log says more
-                logger.exception("reload of %s failed unexpectedly", site)
-
-        worker = threading.Thread(target=apply, name=f"reload-{site}", daemon=True)
-        worker.start()
-        worker.join(wait)
-        if worker.is_alive():
-            return None
-        if not done:
-            raise InstanceError(f"the reload of {site} failed unexpectedly: see the dashboard log")
-        return done[0]
+    def rollback(self, site: str, wait: float) -> ApplyReport | None:
+        layout, settings = running_instance(self.home, self.root)
+        reconciler = make_reconciler(layout, settings)
+        live = reconciler.live()
+        if site not in (live.sites if live else {}):
+            raise UsageError(f"unknown site {site!r}")
+        return _within(f"rollback of {site}", wait, lambda: reconciler.rollback(site))
 
     def http_port(self) -> int:
         return self.view()[1].http.port
@@ -111,3 +110,28 @@ class HostdBackend:
         except InstanceError as exc:
             logger.debug("no figures: %s", exc)
             return None
+
+
+def _within(what: str, wait: float, work: Callable[[], ApplyReport]) -> ApplyReport | None:
+    """`work`'s report, run on a thread of its own; None if still running after
+    `wait` (it goes on). HostdError as `work` raises it."""
+    done: list[ApplyReport | HostdError] = []
+
+    def run() -> None:
+        try:
+            done.append(work())
+        except HostdError as exc:
+            done.append(exc)
+        except Exception:  # the worker lives on; the apply's own log says more
+            logger.exception("the %s failed unexpectedly", what)
+
+    worker = threading.Thread(target=run, name=what.replace(" ", "-"), daemon=True)
+    worker.start()
+    worker.join(wait)
+    if worker.is_alive():
+        return None
+    if not done:
+        raise InstanceError(f"the {what} failed unexpectedly: see the dashboard log")
+    if isinstance(done[0], HostdError):
+        raise done[0]
+    return done[0]

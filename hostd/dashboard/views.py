@@ -1,4 +1,4 @@
-"""The pages: sites overview, a site's page (plan, logs, reload), the JSON API."""
+"""The pages: sites overview, a site's page (plan, logs, reload, rollback), the JSON API."""
 
 from __future__ import annotations
 
@@ -110,6 +110,23 @@ def reload(name: str) -> ResponseReturnValue:
     return redirect(here)
 
 
+def rollback(name: str) -> ResponseReturnValue:
+    here = url_for("main.site", name=name)
+    if not ButtonForm().validate_on_submit() or name == NAME:
+        abort(400)
+    logger.info("rollback site=%s user=%s", name, current_user.name)
+    try:
+        report = services().backend.rollback(name, float(current_app.config["RELOAD_WAIT"]))
+    except HostdError as exc:
+        flash(f"{name}: not rolled back: {exc}", "danger")
+        return redirect(here)
+    if report is None:
+        flash(f"{name}: the rollback is still running; its result will show here.", "info")
+    for message, category in report_messages(name, report) if report else ():
+        flash(message, category)
+    return redirect(here)
+
+
 CATEGORY = {Tone.GOOD: "success", Tone.NEUTRAL: "info", Tone.PROBLEM: "danger"}
 
 
@@ -139,5 +156,6 @@ def blueprint() -> Blueprint:
     bp.add_url_rule("/sites/<name>", view_func=site)
     bp.add_url_rule("/sites/<name>/logs.json", view_func=site_logs)
     bp.add_url_rule("/sites/<name>/reload", view_func=reload, methods=["POST"])
+    bp.add_url_rule("/sites/<name>/rollback", view_func=rollback, methods=["POST"])
     bp.add_url_rule("/api/status", view_func=api_status)
     return bp

@@ -5,7 +5,8 @@ no idle connections), which is a symlink to the live slot's gunicorn socket. The
 switch is one rename of a fresh link over it: each connect lands on the old slot
 or on the new one, never on nothing. The old slot's gunicorn keeps its socket and
 answers what was already queued on it; `SETTLE` gives it the time to take those
-connections before it is asked to drain and stop.
+connections before it is asked to drain and stop; an old slot kept warm (for a
+rollback) keeps running, so no wait is needed.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class SocketLinks:
                 return slot
         return None
 
-    def point(self, site: str, slot: str) -> None:
+    def point(self, site: str, slot: str, *, settle: bool = True) -> None:
         link = self.layout.site_socket(site)
         before = self.pointed(site)
         if before == slot:
@@ -52,5 +53,5 @@ class SocketLinks:
             os.replace(fresh, link)
         except OSError as exc:
             raise HostdError(f"cannot point {link} at slot {slot}: {exc}") from exc
-        if before is not None:
+        if before is not None and settle:
             time.sleep(self.settle)

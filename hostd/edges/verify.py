@@ -19,6 +19,10 @@ from hostd.edges.logfiles import tail
 from hostd.edges.probe import unix_get
 from hostd.edges.supervisor import XmlRpcSupervisor
 
+# between two asks of the apps still booting: what a new version may wait for its
+# switch after it could answer (a poll costs one supervisord call and one connect)
+GATE_POLL = 0.02
+
 
 class AppVerifier:
     """The real `hostd.apply.ports.Apps`: Supervisor's state, then HTTP on the socket."""
@@ -51,7 +55,7 @@ class AppVerifier:
                     failures[name] = problem
                     del pending[name]
             if pending:
-                time.sleep(0.05)
+                time.sleep(GATE_POLL)
         for name, site in pending.items():
             status = self._answered.get(name)
             reason = (

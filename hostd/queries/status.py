@@ -5,6 +5,7 @@ daemons directly; nothing is built, nothing is started.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,14 @@ from hostd.core.program import ProgramInfo
 from hostd.core.render import served_fingerprint
 from hostd.core.settings import Settings
 from hostd.core.site import Site, Tls
-from hostd.core.slots import sites_on_b, slot_of, web_program
+from hostd.core.slots import (
+    Version,
+    sites_on_b,
+    slot_of,
+    versions_of,
+    warm_sites,
+    web_program,
+)
 from hostd.core.timing import local_time
 from hostd.edges.certstore import read_certificate
 from hostd.edges.daemon_state import daemon_state
@@ -53,6 +61,11 @@ class SiteStatus:
     # worker processes by name: program (Supervisor state), pid, crash_loop
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)
     slot: str | None = None  # the slot (a or b) whose gunicorn serves the site
+    version: int | None = None  # grows with each new version started in a slot
+    # what `hostd rollback` returns to: {"version", "slot", "warm" (its program still
+    # runs), "warm_until" (epoch, while warm)}; None before a second version
+    previous: dict[str, Any] | None = None
+    held_by_rollback: bool = False  # the site file's version waits until the file changes
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -110,6 +123,8 @@ def collect_status(layout: Layout, settings: Settings) -> Status:
     nginx = nginx_state(settings, live.files if live else None)
     names = sorted(set(live.sites if live else {}) | set(state))
     on_b = sites_on_b(live.files, live.sites) if live else frozenset()
+    versions = versions_of(live.files, live.sites) if live else {}
+    warm = warm_sites(live.files) if live else frozenset()
     sites = []
     for name in names:
         site = live.sites.get(name) if live else None
@@ -141,6 +156,9 @@ def collect_status(layout: Layout, settings: Settings) -> Status:
                 paused=site.paused if site else None,
                 processes=_processes(site, programs, loops),
                 slot=slot,
+                version=versions[name].number if name in versions else None,
+                previous=_previous(name, versions.get(name), name in warm, programs),
+                held_by_rollback=name in versions and versions[name].held_from is not None,
             )
         )
     warnings = [error] if (error := read_last_apply(layout.state_file).get("error")) else []
@@ -155,6 +173,23 @@ def collect_status(layout: Layout, settings: Settings) -> Status:
         healed,
         daemon_state(layout),
     )
+
+
+def _previous(
+    site: str, version: Version | None, kept: bool, programs: dict[str, ProgramInfo]
+) -> dict[str, Any] | None:
+    """The version a rollback returns to, and whether its slot is still warm."""
+    if version is None or version.previous is None:
+        return None
+    back = version.previous
+    info = programs.get(web_program(site, back.slot))
+    warm = kept and info is not None and back.runs_in(info.state, float(info.start), time.time())
+    return {
+        "version": back.number,
+        "slot": back.slot,
+        "warm": warm,
+        "warm_until": back.warm_until if warm else None,
+    }
 
 
 def _processes(

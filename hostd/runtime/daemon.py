@@ -40,6 +40,7 @@ from hostd.edges.fs import claim_instance
 from hostd.edges.inputs import builtin_site
 from hostd.edges.records import HEALED, UpRecord, forget_healings, write_up
 from hostd.edges.watcher import SiteWatcher, env_files
+from hostd.errors import HostdError
 from hostd.runtime.guard import ProgramGuard
 from hostd.runtime.metrics import serving_figures
 from hostd.runtime.wiring import Wired, make_cert_manager, wire
@@ -299,6 +300,13 @@ class Daemon:
             self.wired.events.emit("certificate-expiring", site=name, days_left=days,
                              not_after=ends[name].isoformat())  # fmt: skip
 
+    def stop_cold_slots(self) -> None:
+        """Stop the previous versions kept warm past `[apply] warm_seconds`."""
+        try:
+            self.reconciler.stop_cold_slots()
+        except (HostdError, OSError) as exc:
+            self.say(f"could not stop a warm slot: {exc}")
+
     def _serve(self) -> None:
         next_rescan = time.monotonic() + RESCAN_EVERY
         next_guard = time.monotonic() + GUARD_EVERY
@@ -332,6 +340,7 @@ class Daemon:
             self.check_services()
             if time.monotonic() >= next_guard:
                 self.program_guard.look()
+                self.stop_cold_slots()
                 next_guard = time.monotonic() + GUARD_EVERY
             if self.certs_wanted or time.monotonic() >= next_certs:
                 self.tend_certificates()

@@ -107,6 +107,7 @@ class EmbeddedRuntime(Daemon):
                 orphans, sockets = self._apps(), self._sockets()
                 self._start_supervisord()
                 self._retire_apps(orphans, sockets)
+                self.reconciler.end_warm_slots()  # started anew: not the old versions
                 self._restarted(daemon, code, self.supervisord.pid)
             if self.nginx is not None and self.nginx.poll() is not None:
                 daemon, code = "nginx", self.nginx.returncode

@@ -116,7 +116,7 @@ def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wi
         events=events,
         lock=FileLock(layout.apply_lock),
     )
-    reconciler = Reconciler(ports, facts, builtin_site(layout))
+    reconciler = Reconciler(ports, facts, builtin_site(layout), settings.apply.warm_seconds)
     return Wired(reconciler, nginx, supervisor, events)
 
 

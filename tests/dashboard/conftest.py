@@ -108,6 +108,12 @@ class FakeBackend:
             raise self.reload_fail
         return self.report
 
+    def rollback(self, site: str, wait: float) -> ApplyReport | None:
+        self.reloads.append(f"rollback {site}")
+        if self.reload_fail is not None:
+            raise self.reload_fail
+        return self.report
+
     def http_port(self) -> int:
         return 8080
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask.testing import FlaskClient
 
 from hostd.core.report import ApplyReport, Outcome, SiteResult
 from hostd.edges.logfiles import LogLine
 from hostd.errors import InstanceError
 
-from .conftest import Dashboard, csrf_token, make_dashboard, reloaded, sample_status
+from .conftest import Dashboard, csrf_token, make_dashboard, reloaded, sample_status, site_status
 
 
 def test_overview_shows_every_site(client: FlaskClient) -> None:
@@ -189,3 +191,27 @@ def test_server_error_page(client: FlaskClient, dashboard: Dashboard) -> None:
 def test_site_names_are_not_paths(client: FlaskClient) -> None:
     for path in ("/sites/%2E%2E/logs.json", "/sites/..", "/sites/a%2Fb", "/sites/.hidden"):
         assert client.get(path).status_code == 404, path
+
+
+def test_a_site_with_a_previous_version_can_be_rolled_back(
+    client: FlaskClient, dashboard: Dashboard
+) -> None:
+    """The page says which version serves from which slot; with a previous version it
+    offers the rollback, which says what `hostd rollback SITE` says."""
+    assert 'id="rollback"' not in client.get("/sites/alpha").text  # one version only
+    previous = {"version": 3, "slot": "a", "warm": True, "warm_until": 1_700_000_300.0}
+    dashboard.backend.state = replace(
+        dashboard.backend.state,
+        sites=[site_status("alpha", version=4, slot="b", previous=previous)],
+    )
+    page = client.get("/sites/alpha").text
+    assert "4, live in slot b; previous: 3 in slot a (warm)" in page
+    assert "Roll back to version 3" in page
+    detail = "version 3 serves again in slot a, from its warm slot"
+    dashboard.backend.report = ApplyReport(8, [SiteResult("alpha", Outcome.ROLLED_BACK, detail)])
+    token = csrf_token(page)
+    response = client.post("/sites/alpha/rollback", data={"csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"] == "/sites/alpha"
+    assert dashboard.backend.reloads == ["rollback alpha"]
+    assert f"alpha: rolled back: {detail}" in client.get("/sites/alpha").text
+    assert client.post("/sites/alpha/rollback", data={}).status_code == 400  # no CSRF token

@@ -132,6 +132,15 @@ def test_log_in_see_the_sites_and_reload_one(instance: HostdUp, browser: WebDriv
     assert instance.pid("alpha") not in (pid, None)
     assert instance.status()["sites"]["alpha"]["slot"] == "b"
     assert instance.status()["sites"]["beta"]["outcome"] == "added"  # only alpha applied
+    version = browser.find_element(By.ID, "version").text
+    assert "2, live in slot b; previous: 1 in slot a (warm)" in version, version
+
+    browser.find_element(By.ID, "rollback").click()  # as `hostd rollback alpha`
+    wait_for(browser, 60).until(
+        seen.text_to_be_present_in_element((By.ID, "messages"), "alpha: rolled back")
+    )
+    assert (instance.pid("alpha"), instance.status()["sites"]["alpha"]["slot"]) == (pid, "a")
+    assert "1, live in slot a; previous: 2 in slot b" in browser.find_element(By.ID, "version").text
 
     marker = uuid.uuid4().hex
     assert instance.get("alpha.localhost", f"/{marker}").status == 404

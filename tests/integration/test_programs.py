@@ -67,7 +67,8 @@ def test_a_crash_looping_app_is_held_back_without_touching_nginx_or_others(
 
 def test_reload_of_a_site_with_new_code_is_graceful(instance: HostdUp) -> None:
     """`hostd reload SITE` after a deploy: the new code in a new master in the other
-    slot, switched to once it answers; the old one is gone."""
+    slot, switched to once it answers; the old one is kept warm for a rollback, and
+    gone without a warm time."""
     app = instance.root / "app"
     shutil.copytree(APPS / "probe", app)
     instance.write_site("alpha", site_yaml(["alpha.test"], root=app))
@@ -83,7 +84,16 @@ def test_reload_of_a_site_with_new_code_is_graceful(instance: HostdUp) -> None:
     assert instance.get("alpha.test").body == "alpha now says hello\n"
     alpha = instance.status()["sites"]["alpha"]
     assert alpha["slot"] == "b" and alpha["pid"] not in (None, master)
-    assert not Path(f"/proc/{master}").exists()
+    assert alpha["previous"]["warm"] and Path(f"/proc/{master}").exists()
+
+    (instance.home / "hostd.toml").write_text("[apply]\nwarm_seconds = 0\n")
+    live = instance.pid("alpha")
+    source.write_text(source.read_text().replace("now says", "then says"))
+    assert "alpha: reloaded" in instance.reload("alpha").stdout
+    assert instance.get("alpha.test").body == "alpha then says hello\n"  # not the warm one
+    alpha = instance.status()["sites"]["alpha"]
+    assert alpha["slot"] == "a" and alpha["pid"] not in (None, master, live)
+    assert not alpha["previous"]["warm"] and not Path(f"/proc/{live}").exists()
 
 
 def test_a_broken_deploy_leaves_the_old_workers_serving(instance: HostdUp) -> None:

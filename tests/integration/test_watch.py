@@ -62,7 +62,8 @@ def test_a_burst_of_writes_is_coalesced(instance: HostdUp) -> None:
     wait_until(serves(instance, "alpha.test", "alpha says v49\n"), what="the last write served")
     time.sleep(1.0)
 
-    assert generation(instance) - before <= 2
+    # each apply that starts a new version writes two generations: on trial, then live
+    assert generation(instance) - before <= 4
 
 
 def test_editor_temporaries_and_dotfiles_are_ignored(instance: HostdUp) -> None:

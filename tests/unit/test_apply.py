@@ -321,9 +321,14 @@ def test_a_release_runs_once_per_new_version_and_a_failing_one_holds_the_site(
 def test_a_change_of_worker_processes_only_leaves_the_web_program_in_its_slot(
     fakes: FakePorts, reconciler: Reconciler
 ) -> None:
-    """Processes have no slots: adding one starts it, and gunicorn stays where it is."""
+    """Processes have no slots: adding one starts it, taking it out again stops it,
+    and gunicorn stays where it is."""
     fakes.sites.files["alpha"] = replace(site("alpha"), processes=(("worker", "rq worker"),))
     assert reconciler.apply().ok
     assert "add alpha.worker" in fakes.supervisor.calls
+    fakes.sites.files["alpha"] = site("alpha")
+    assert reconciler.apply().ok
+    assert "remove alpha.worker" in fakes.supervisor.calls
+    assert set(fakes.supervisor.running) == {"alpha", "beta"}
     assert "alpha:b" not in fakes.sockets.switches
     assert not [c for c in fakes.supervisor.calls if c in ("remove alpha", "add alpha.slot-b")]

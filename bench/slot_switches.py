@@ -1,0 +1,379 @@
+"""Two slots per site under load: every change to a loaded site, its time to serve as a
+ratio to the app's own boot, and the warm rollback.
+
+`alpha` (the changing site) and `beta` (its neighbour) are probe sites with one
+worker, plus `--others` more live probe sites. For each mode (keep-alive, then
+`Connection: close`) two wrk runs load alpha and beta through hostd's nginx while
+alpha gets `--envs` env changes (its site file renamed into place; the watcher
+applies), `--workers` worker-count changes (1 <-> 2) and `--deploys` code deploys
+(new code, then `hostd reload alpha`). Each change is timed from the rename (or the
+start of `hostd reload`) to the first answer of the new version through nginx
+(a poll every 5 ms: the new greeting, the new code's text, or /info's new master).
+
+The floor: the same gunicorn command line as alpha's program (its venv, its config,
+one worker), started by hand on a socket of its own and timed until it answers
+HTTP, `--boots` times in the same mode under the same load. The goal: p50 of each
+kind of change <= 1.3 x the floor's p50; 0 non-2xx and 0 socket errors on both
+sites in both modes.
+
+Then `--rollbacks` times `hostd rollback alpha` (each one back to the slot kept
+warm by the one before): time to the other version served, and the command's own.
+Last, where a switch's time goes: `--breakdown` code deploys of alpha run in this
+process (the transaction `hostd reload alpha` runs, without a command's start; an
+env change goes through the same steps after the watcher), each piece of it timed,
+next to the floor measured right then.
+
+    .venv/bin/python bench/slot_switches.py [--others 50] [--connections 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from common import (
+    POLL,
+    PROBE_APP,
+    SITE_TIMEOUT,
+    BenchError,
+    HostdUp,
+    bench_sites,
+    domain,
+    emit,
+    fetch,
+    hello,
+    instance,
+    load_average,
+    main,
+    note,
+    percentile,
+    ratio,
+    secs,
+    site_yaml,
+    wait_settled,
+    write_site,
+    yes,
+)
+
+from hostd.core.report import report_lines
+from hostd.edges.inputs import running_instance
+from hostd.edges.probe import unix_get
+from hostd.runtime.wiring import make_reconciler
+from tests.integration.stress import WRK, start_wrk, stop_wrk
+
+GOAL_RATIO = 1.3  # change -> new version served, p50, over the app's own boot, p50
+MODES = ("keepalive", "close")
+
+
+def run() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--others", type=int, default=0, help="more live sites")
+    parser.add_argument("--envs", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=10)
+    parser.add_argument("--deploys", type=int, default=10)
+    parser.add_argument("--boots", type=int, default=7)
+    parser.add_argument("--rollbacks", type=int, default=6)
+    parser.add_argument("--breakdown", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=8, help="per wrk (two run)")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--warm-seconds", type=float, default=None,
+                        help="[apply] warm_seconds (default: hostd's)")  # fmt: skip
+    args = parser.parse_args()
+    if WRK is None:
+        raise BenchError("wrk is not installed (apt-get install wrk)")
+    code = Path(tempfile.mkdtemp(prefix="hdb-slots-", dir="/tmp"))
+    try:
+        app = code / "alpha"
+        shutil.copytree(PROBE_APP, app, ignore=shutil.ignore_patterns("__pycache__"))
+        sites = bench_sites(args.others) if args.others else {}
+        sites.update(alpha=site_yaml([domain("alpha")], root=app), beta=site_yaml([domain("beta")]))
+        warm = "" if args.warm_seconds is None else f"warm_seconds = {args.warm_seconds}\n"
+        with instance(sites, settings=warm) as up:
+            wait_settled(up, quiet=2.0)
+            modes = [mode for mode in args.modes.split(",") if mode]  # "": none
+            missed = [mode for mode in modes if not mode_run(up, app, mode, args)]
+            if args.warm_seconds != 0:
+                rollbacks(up, args.rollbacks)
+            breakdown(up, app, args)
+        if missed:
+            note(f"goal missed in: {', '.join(missed)}")
+    finally:
+        shutil.rmtree(code, ignore_errors=True)
+
+
+def mode_run(up: HostdUp, app: Path, mode: str, args: argparse.Namespace) -> bool:
+    """One mode under two wrk runs; True if it met every goal."""
+    note(f"{mode}: load {load_average()}")
+    url = f"http://127.0.0.1:{up.port}/"
+    close = mode == "close"
+    loads = {}
+    for site in ("alpha", "beta"):
+        (up.root / site).mkdir(exist_ok=True)  # each wrk's script
+        loads[site] = start_wrk(
+            url, domain(site), up.root / site, connections=args.connections, seconds=3600,
+            close=close,
+        )  # fmt: skip
+    times: dict[str, list[float]] = {"env": [], "workers": [], "deploy": []}
+    boots: list[float] = []
+    try:
+        time.sleep(2.0)  # the load first
+        plan = ["env"] * args.envs + ["workers"] * args.workers + ["deploy"] * args.deploys
+        every = max(1, len(plan) // max(1, args.boots))
+        for n, kind in enumerate(plan):
+            if n % every == 0 and len(boots) < args.boots:
+                boots.append(boot_time(up, app))
+            times[kind].append(change(up, app, kind, f"{mode}{n}"))
+            wait_settled(up, quiet=0.2)
+        while len(boots) < args.boots:
+            boots.append(boot_time(up, app))
+        time.sleep(1.0)
+    finally:
+        results = {site: stop_wrk(proc) for site, proc in loads.items()}
+    floor = percentile(boots, 50)
+    ok = True
+    for site, result in results.items():
+        clean = result.non_2xx == 0 and result.errors == 0 and set(result.statuses) == {200}
+        ok &= clean and result.requests > 0
+        emit(
+            f"slots_{args.others}_{mode}_{site}_load",
+            requests=result.requests,
+            rps=f"{result.requests_per_second:.0f}",
+            non_2xx=result.non_2xx,
+            socket_errors=result.errors,
+            statuses=",".join(f"{s}x{c}" for s, c in sorted(result.statuses.items())),
+            goal="0/0",
+            met=yes(clean),
+        )
+    emit(f"slots_{args.others}_{mode}_boot", p50=secs(floor), max=secs(max(boots)), n=len(boots))
+    for kind, values in times.items():
+        if not values:
+            continue
+        p50, p95 = percentile(values, 50), percentile(values, 95)
+        met = p50 <= GOAL_RATIO * floor
+        ok &= met
+        emit(
+            f"slots_{args.others}_{mode}_{kind}",
+            n=len(values),
+            p50=secs(p50),
+            p95=secs(p95),
+            p50_ratio=ratio(p50, floor),
+            p95_ratio=ratio(p95, floor),
+            goal=f"p50<={GOAL_RATIO}x",
+            met=yes(met),
+        )
+    note(f"{mode} done: load {load_average()}")
+    return ok
+
+
+def change(up: HostdUp, app: Path, kind: str, value: str) -> float:
+    """One change of `kind` to alpha; seconds from it to the new version serving."""
+    source = app / "probe.py"
+    original = (PROBE_APP / "probe.py").read_text()
+    if kind == "deploy":
+        source.write_text(original.replace("says", f"says ({value})"))
+        greeting = json.loads(fetch(up.port, domain("alpha"), "/info")[1])["greeting"]
+        want = f"alpha says ({value}) {greeting}\n"
+        start = time.perf_counter()
+        reload = subprocess.Popen(
+            [sys.executable, "-m", "hostd", "reload", "alpha", "--home", str(up.home)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=up.environ(),
+        )  # fmt: skip
+        took = served(lambda: fetch(up.port, domain("alpha"))[1] == want, start, value)
+        output, _ = reload.communicate(timeout=SITE_TIMEOUT)
+        if reload.returncode != 0:
+            raise BenchError(f"hostd reload alpha failed: {output}")
+        return took
+    source.write_text(original)
+    info = json.loads(fetch(up.port, domain("alpha"), "/info")[1])
+    master, greeting, workers = info["master_pid"], info["greeting"], alpha_workers(up)
+    if kind == "workers":
+        workers = 3 - workers  # 1 <-> 2
+    else:
+        greeting = value
+    text = site_yaml([domain("alpha")], root=app, env={"GREETING": greeting})
+    start = write_site(up, "alpha", text.replace("workers: 1", f"workers: {workers}"))
+    if kind == "env":
+        return served(lambda: fetch(up.port, domain("alpha")) == (200, hello("alpha", value)),
+                      start, value)  # fmt: skip
+    return served(lambda: new_master(up, master), start, value)
+
+
+def alpha_workers(up: HostdUp) -> int:
+    text = (up.sites / "alpha.yaml").read_text()
+    found = re.search(r"workers: (\d+)", text)
+    return int(found.group(1)) if found else 1
+
+
+def new_master(up: HostdUp, old: int) -> bool:
+    status, body = fetch(up.port, domain("alpha"), "/info")
+    return status == 200 and json.loads(body)["master_pid"] != old
+
+
+def served(check: Callable[[], bool], start: float, what: str) -> float:
+    while True:
+        try:
+            if check():
+                return time.perf_counter() - start
+        except OSError:
+            pass
+        if time.perf_counter() - start > SITE_TIMEOUT:
+            raise BenchError(f"{what} not served within {SITE_TIMEOUT:.0f}s")
+        time.sleep(POLL)
+
+
+def boot_time(up: HostdUp, app: Path) -> float:
+    """alpha's own gunicorn, started by hand: seconds until it answers HTTP."""
+    program = (up.home / "state" / "live" / "supervisor" / "programs" / "alpha.conf").read_text()
+    line = next(line for line in program.splitlines() if line.startswith("command="))
+    argv = shlex.split(line.removeprefix("command=").replace("%%", "%"))
+    sock = up.root / "floor.sock"
+    sock.unlink(missing_ok=True)
+    for flag in ("--bind", "--control-socket"):
+        if flag in argv:
+            index = argv.index(flag)
+            del argv[index : index + 2]
+    argv[1:1] = ["--bind", f"unix:{sock}"]
+    env = {**os.environ, "HOSTD_SITE": "alpha", "PYTHONUNBUFFERED": "1"}
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                            cwd=app)  # fmt: skip
+    try:
+        return served(lambda: unix_get(sock, "/", domain("alpha"))[0] == 200, start, "the floor")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        sock.unlink(missing_ok=True)
+
+
+def rollbacks(up: HostdUp, count: int) -> None:
+    """`count` rollbacks of alpha, back and forth between warm slots: the transaction
+    (`Reconciler.rollback`, what the command runs) and, for the last two, the command
+    `hostd rollback alpha` with its Python start; each until the other version serves."""
+    if count <= 0:
+        return
+    wait_settled(up, quiet=1.0)
+    layout, settings = running_instance(up.home, Path("/"))
+    kinds = ["transaction"] * max(0, count - 2) + ["command"] * min(2, count)
+    times: dict[str, list[float]] = {"transaction": [], "command": []}
+    returned: list[float] = []
+    for kind in kinds:
+        master = json.loads(fetch(up.port, domain("alpha"), "/info")[1])["master_pid"]
+        start = time.perf_counter()
+        if kind == "transaction":
+            report = make_reconciler(layout, settings).rollback("alpha")
+            returned.append(time.perf_counter() - start)
+            output = "\n".join(line.text for line in report_lines(report))
+            ok = report.ok
+        else:
+            done = subprocess.run(
+                [sys.executable, "-m", "hostd", "rollback", "alpha", "--home", str(up.home)],
+                capture_output=True, text=True, env=up.environ(), timeout=SITE_TIMEOUT,
+            )  # fmt: skip
+            output, ok = done.stdout + done.stderr, done.returncode == 0
+        times[kind].append(served(lambda m=master: new_master(up, m), start, "the rollback"))
+        if not ok or "from its warm slot" not in output:
+            raise BenchError(f"rollback of alpha: {output}")
+        wait_settled(up, quiet=0.3)
+    for kind, values in times.items():
+        if not values:
+            continue
+        p50 = percentile(values, 50)
+        emit(
+            f"slots_{kind}_rollback_warm",
+            n=len(values),
+            served_p50=secs(p50),
+            served_max=secs(max(values)),
+            **({"returned_p50": secs(percentile(returned, 50))} if kind == "transaction" else {}),
+            goal="served<1s",
+            met=yes(p50 < 1.0),
+        )
+
+
+def breakdown(up: HostdUp, app: Path, args: argparse.Namespace) -> None:
+    """Code deploys of alpha applied in this process, each piece timed (mean seconds
+    per apply), with the floor measured between them."""
+    if args.breakdown <= 0:
+        return
+    wait_settled(up, quiet=1.0)
+    layout, settings = running_instance(up.home, Path("/"))
+    pieces: dict[str, float] = {}
+    applies: list[float] = []
+    serving: list[float] = []  # apply start -> the socket link renamed
+    boots: list[float] = []
+    original = (PROBE_APP / "probe.py").read_text()
+    for n in range(args.breakdown):
+        boots.append(boot_time(up, app))
+        reconciler = make_reconciler(layout, settings)
+        ports = reconciler.ports
+        timed = [
+            (reconciler, "preview", "preview"),
+            (reconciler.validator, "accepted", "validate"),
+            (ports.releases, "run", "release"),
+            (ports.generations, "write", "generation_writes"),
+            (ports.supervisor, "remove", "supervisor_removes"),
+            (ports.supervisor, "reload_config", "supervisor_rereads"),
+            (ports.supervisor, "add", "supervisor_adds"),
+            (ports.apps, "failures", "gate"),
+            (ports.sockets, "point", "switch"),
+            (ports.journal, "record", "record"),
+        ]
+        for owner, method, label in timed:
+            setattr(owner, method, clocked(getattr(owner, method), label, pieces))
+        switched: list[float] = []
+        noted = noting(ports.sockets.point, switched)
+        ports.sockets.point = noted  # type: ignore[method-assign]
+        (app / "probe.py").write_text(original.replace("says", f"says (breakdown {n})"))
+        start = time.perf_counter()
+        report = reconciler.apply({"alpha"})
+        applies.append(time.perf_counter() - start)
+        serving.append((switched[0] if switched else math.nan) - start)
+        if not report.ok:
+            raise BenchError("; ".join(line.text for line in report_lines(report)))
+        wait_settled(up, quiet=0.3)
+    count = float(args.breakdown)
+    emit(
+        f"slots_{args.others}_breakdown",
+        serving_p50=secs(percentile(serving, 50)),
+        apply_p50=secs(percentile(applies, 50)),
+        boot_p50=secs(percentile(boots, 50)),
+        serving_ratio=ratio(percentile(serving, 50), percentile(boots, 50)),
+        **{label: secs(total / count) for label, total in pieces.items()},
+    )
+
+
+def noting(point: Callable[..., None], into: list[float]) -> Callable[..., None]:
+    """`point` (the socket link's rename: the new version serves) noting when it ran."""
+
+    def noted(site: str, slot: str, *, settle: bool = True) -> None:
+        into.append(time.perf_counter())
+        point(site, slot, settle=settle)
+
+    return noted
+
+
+def clocked(
+    call: Callable[..., object], label: str, into: dict[str, float]
+) -> Callable[..., object]:
+    def timed(*args: object, **kwargs: object) -> object:
+        start = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            into[label] = into.get(label, 0.0) + time.perf_counter() - start
+
+    return timed
+
+
+if __name__ == "__main__":
+    main(run)
