@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -90,39 +91,36 @@ def site_logs(name: str) -> ResponseReturnValue:
 
 
 def reload(name: str) -> ResponseReturnValue:
-    here = url_for("main.site", name=name)
-    if not ButtonForm().validate_on_submit():
-        abort(400)
-    if name == NAME:
+    if name == NAME and ButtonForm().validate_on_submit():
         flash(
             f"The dashboard does not restart itself from its own page: run `hostd reload {NAME}`.",
             "warning",
         )
-        return redirect(here)
-    logger.info("reload site=%s user=%s", name, current_user.name)
-    try:
-        report = services().backend.reload(name, float(current_app.config["RELOAD_WAIT"]))
-    except HostdError as exc:
-        flash(f"{name}: not reloaded: {exc}", "danger")
-        return redirect(here)
-    for message, category in report_messages(name, report):
-        flash(message, category)
-    return redirect(here)
+        return redirect(url_for("main.site", name=name))
+    return _site_action(name, "reload", "reloaded", services().backend.reload)
 
 
 def rollback(name: str) -> ResponseReturnValue:
-    here = url_for("main.site", name=name)
-    if not ButtonForm().validate_on_submit() or name == NAME:
+    if name == NAME:
         abort(400)
-    logger.info("rollback site=%s user=%s", name, current_user.name)
+    return _site_action(name, "rollback", "rolled back", services().backend.rollback)
+
+
+def _site_action(
+    name: str, action: str, done: str, run: Callable[[str, float], ApplyReport | None]
+) -> ResponseReturnValue:
+    """A button on a site's page: `run` it as the hostd command does, its result
+    flashed on the page it was pressed on."""
+    here = url_for("main.site", name=name)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    logger.info("%s site=%s user=%s", action, name, current_user.name)
     try:
-        report = services().backend.rollback(name, float(current_app.config["RELOAD_WAIT"]))
+        report = run(name, float(current_app.config["RELOAD_WAIT"]))
     except HostdError as exc:
-        flash(f"{name}: not rolled back: {exc}", "danger")
+        flash(f"{name}: not {done}: {exc}", "danger")
         return redirect(here)
-    if report is None:
-        flash(f"{name}: the rollback is still running; its result will show here.", "info")
-    for message, category in report_messages(name, report) if report else ():
+    for message, category in report_messages(name, report, action):
         flash(message, category)
     return redirect(here)
 
@@ -130,10 +128,12 @@ def rollback(name: str) -> ResponseReturnValue:
 CATEGORY = {Tone.GOOD: "success", Tone.NEUTRAL: "info", Tone.PROBLEM: "danger"}
 
 
-def report_messages(name: str, report: ApplyReport | None) -> list[tuple[str, str]]:
-    """Flash messages for a reload: the lines `hostd reload SITE` prints, coloured."""
+def report_messages(
+    name: str, report: ApplyReport | None, action: str = "reload"
+) -> list[tuple[str, str]]:
+    """Flash messages for a reload or rollback: the lines the command prints, coloured."""
     if report is None:
-        return [(f"{name}: the reload is still running; its result will show here.", "info")]
+        return [(f"{name}: the {action} is still running; its result will show here.", "info")]
     return [(line.text, CATEGORY[line.tone]) for line in report_lines(report)]
 
 
