@@ -59,33 +59,54 @@ from common import (
 )
 
 from hostd.core.render import templates_dir
-from hostd.edges.process import kill_all, proc_cmdline, processes_mentioning
+from hostd.edges.process import kill_all, proc_cmdline, proc_pids, processes_mentioning
 
 SAMPLE_EVERY = 0.5
 
 
-def kind_of(pid: int) -> str:
+def kind_of(cmdline: bytes) -> str:
     """hostd, nginx, supervisord, gunicorn (a master or a worker: same command line)."""
-    argv = (proc_cmdline(pid) or b"").split(b"\0")
-    words = b" ".join(Path(a.decode(errors="replace")).name.encode() for a in argv[:3])
+    words = b" ".join(Path(a.decode(errors="replace")).name.encode()
+                      for a in cmdline.split(b"\0")[:3])  # fmt: skip
     for kind in ("gunicorn", "supervisord", "nginx", "hostd"):
         if kind.encode() in words:
             return kind
     return "other"
 
 
+def cpu_ticks(pid: int) -> int | None:
+    """utime + stime of `pid` in clock ticks, or None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
 class Census(threading.Thread):
-    """Every SAMPLE_EVERY s, how many processes mentioning `root` are alive, by kind."""
+    """Every SAMPLE_EVERY s, how many processes mentioning `root` are alive, by kind,
+    and the CPU each has used since first seen (up to its last sample: a lower bound)."""
 
     def __init__(self, root: Path) -> None:
         super().__init__(daemon=True)
-        self.root, self.done = root, threading.Event()
+        self.root, self.done = root.as_posix().encode(), threading.Event()
         self.started = time.perf_counter()
         self.rows: list[tuple[float, Counter[str]]] = []
+        self.first: dict[int, tuple[str, int]] = {}
+        self.last: dict[int, int] = {}
 
     def run(self) -> None:
         while not self.done.is_set():
-            alive = Counter(kind_of(pid) for pid in processes_mentioning(str(self.root)))
+            alive: Counter[str] = Counter()
+            for pid in proc_pids():
+                cmdline = proc_cmdline(pid)
+                ticks = cpu_ticks(pid) if cmdline and self.root in cmdline else None
+                if cmdline is None or ticks is None or pid == os.getpid():
+                    continue
+                kind = kind_of(cmdline)
+                alive[kind] += 1
+                self.first.setdefault(pid, (kind, ticks))
+                self.last[pid] = ticks
             self.rows.append((time.perf_counter() - self.started, alive))
             self.done.wait(SAMPLE_EVERY)
 
@@ -93,11 +114,22 @@ class Census(threading.Thread):
         """When `kind` was last seen alive (0 if never)."""
         return max((at for at, alive in self.rows if alive[kind]), default=0.0)
 
+    def cpu(self, kind: str) -> float:
+        """Seconds of CPU the processes of `kind` were seen to use during the census."""
+        ticks = sum(self.last[pid] - first for pid, (k, first) in self.first.items() if k == kind)
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def table(self) -> str:
         return " ".join(
             f"{at:.1f}s:" + ",".join(f"{k}={n}" for k, n in sorted(alive.items()))
             for at, alive in self.rows
         )
+
+    def report(self) -> None:
+        note(f"alive during the stop: {self.table()}")
+        for kind in ("nginx", "gunicorn", "supervisord", "hostd"):
+            note(f"{kind}: last seen alive at {self.last_seen(kind):.1f}s, "
+                 f"CPU seen {self.cpu(kind):.2f}s")  # fmt: skip
 
 
 def stopped(up: HostdUp, census: Census | None = None) -> float:
@@ -123,9 +155,7 @@ def stop_seconds(sites: int) -> float:
         census = Census(up.root) if sites > 1 else None
         took = stopped(up, census)
         if census is not None:
-            note(f"alive during the stop: {census.table()}")
-            for kind in ("nginx", "gunicorn", "supervisord"):
-                note(f"last {kind} seen alive at {census.last_seen(kind):.1f}s")
+            census.report()
         return took
 
 
@@ -175,11 +205,16 @@ def plain_boot_and_stop(count: int) -> tuple[float, float]:
             time.sleep(0.05)
         booted = time.perf_counter() - started
         time.sleep(1.0)
+        census = Census(procs[0][1].parent)
         started = time.perf_counter()
+        census.start()
         for proc, _ in procs:
             proc.send_signal(signal.SIGTERM)
         codes = {proc.wait(120) for proc, _ in procs}
         took = time.perf_counter() - started
+        census.done.set()
+        census.join(10)
+        census.report()
         if codes != {0}:
             raise BenchError(f"plain gunicorns exited with {codes}")
         return booted, took
