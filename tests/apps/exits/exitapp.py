@@ -11,6 +11,7 @@ import atexit
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 TRACES = Path(os.environ["EXIT_TRACES"])
@@ -36,9 +37,9 @@ def say_goodbye() -> None:
 
 
 def _late_thread() -> None:
-    while threading.main_thread().is_alive():
+    while threading.main_thread().is_alive():  # until Python starts to exit
         time.sleep(0.05)
-    time.sleep(0.3)  # still running when Python starts to exit
+    time.sleep(0.3)  # work left to do, which Python's exit waits for
     (TRACES / f"thread.{os.getpid()}").write_text("thread finished\n")
 
 
@@ -46,6 +47,6 @@ if os.environ.get("EXIT_THREAD") == "1":
     threading.Thread(target=_late_thread, daemon=False).start()
 
 
-def app(environ: dict[str, str], start_response) -> list[bytes]:  # type: ignore[no-untyped-def]
+def app(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"exit app\n"]
