@@ -1,8 +1,15 @@
 """Stopping many sites, and a supervisord that dies: how long, and how many 502s.
 
 stop     N probe sites (1 worker each) live; SIGTERM to `hostd up` and the time until
-         it has exited with every process it started gone. Floor: the same with 1
-         site, in the same run. Goal: under 10 s for 300 sites.
+         it has exited with every process it started gone. Floors, in the same run:
+         the same with 1 site, and N plain gunicorns (hostd's flags and gunicorn
+         config, no hostd, supervisord or nginx) SIGTERMed at once. Every 0.5 s of
+         the stop, the processes of the instance still alive are counted by kind.
+         Goal: under 10 s for 300 sites.
+restart  N sites live; SIGTERM to `hostd up`, and once it has exited a new `hostd up`
+         on the same home and sites: the time until every site answers 200 again.
+         Floor: N plain gunicorns started at once, until every one answers on its
+         socket (gunicorn's own boot, on this machine). Goal: under 10 s for 300.
 recover  N sites live; supervisord is killed with SIGKILL (its gunicorns live on as
          orphans) while `--sampled` sites are polled in a tight loop, one thread each.
          For each sampled site: the longest run of non-200 answers (its 502 window,
@@ -11,21 +18,30 @@ recover  N sites live; supervisord is killed with SIGKILL (its gunicorns live on
          window under 0.3 s.
 
   /tmp/v/bin/python bench/stop_and_recover.py [--sites 300] [--sampled 10]
+                                  [--parts stop,restart,recover]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
+import subprocess
+import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from common import (
+    GUNICORN,
+    PROBE_APP,
     BenchError,
+    HostdUp,
     bench_sites,
     domain,
     emit,
@@ -37,25 +53,188 @@ from common import (
     percentile,
     ratio,
     secs,
+    unix_get,
     wait_for,
     yes,
 )
 
-from hostd.edges.process import processes_mentioning
+from hostd.core.render import templates_dir
+from hostd.edges.process import kill_all, proc_cmdline, proc_pids, processes_mentioning
+
+SAMPLE_EVERY = 0.5
+
+
+def kind_of(cmdline: bytes) -> str:
+    """hostd, nginx, supervisord, gunicorn (a master or a worker: same command line)."""
+    words = b" ".join(Path(a.decode(errors="replace")).name.encode()
+                      for a in cmdline.split(b"\0")[:3])  # fmt: skip
+    for kind in ("gunicorn", "supervisord", "nginx", "hostd"):
+        if kind.encode() in words:
+            return kind
+    return "other"
+
+
+def cpu_ticks(pid: int) -> int | None:
+    """utime + stime of `pid` in clock ticks, or None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
+class Census(threading.Thread):
+    """Every SAMPLE_EVERY s, how many processes mentioning `root` are alive, by kind,
+    and the CPU each has used since first seen (up to its last sample: a lower bound)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(daemon=True)
+        self.root, self.done = root.as_posix().encode(), threading.Event()
+        self.started = time.perf_counter()
+        self.rows: list[tuple[float, Counter[str]]] = []
+        self.first: dict[int, tuple[str, int]] = {}
+        self.last: dict[int, int] = {}
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            alive: Counter[str] = Counter()
+            for pid in proc_pids():
+                cmdline = proc_cmdline(pid)
+                ticks = cpu_ticks(pid) if cmdline and self.root in cmdline else None
+                if cmdline is None or ticks is None or pid == os.getpid():
+                    continue
+                kind = kind_of(cmdline)
+                alive[kind] += 1
+                self.first.setdefault(pid, (kind, ticks))
+                self.last[pid] = ticks
+            self.rows.append((time.perf_counter() - self.started, alive))
+            self.done.wait(SAMPLE_EVERY)
+
+    def last_seen(self, kind: str) -> float:
+        """When `kind` was last seen alive (0 if never)."""
+        return max((at for at, alive in self.rows if alive[kind]), default=0.0)
+
+    def cpu(self, kind: str) -> float:
+        """Seconds of CPU the processes of `kind` were seen to use during the census."""
+        ticks = sum(self.last[pid] - first for pid, (k, first) in self.first.items() if k == kind)
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def table(self) -> str:
+        return " ".join(
+            f"{at:.1f}s:" + ",".join(f"{k}={n}" for k, n in sorted(alive.items()))
+            for at, alive in self.rows
+        )
+
+    def report(self) -> None:
+        note(f"alive during the stop: {self.table()}")
+        for kind in ("nginx", "gunicorn", "supervisord", "hostd"):
+            note(f"{kind}: last seen alive at {self.last_seen(kind):.1f}s, "
+                 f"CPU seen {self.cpu(kind):.2f}s")  # fmt: skip
+
+
+def stopped(up: HostdUp, census: Census | None = None) -> float:
+    """SIGTERM to `hostd up`: seconds until it has exited, every process of it gone."""
+    started = time.perf_counter()
+    if census is not None:
+        census.start()
+    code = up.stop(timeout=120)
+    took = time.perf_counter() - started
+    if census is not None:
+        census.done.set()
+        census.join(10)
+    left = processes_mentioning(str(up.root))
+    if code != 0 or left:
+        raise BenchError(f"hostd up exited {code}, left {left}")
+    return took
 
 
 def stop_seconds(sites: int) -> float:
-    """Seconds from SIGTERM to `hostd up` exiting, with `sites` live; every process of
-    the instance must be gone by then."""
+    """Seconds from SIGTERM to `hostd up` exiting, with `sites` live; with more than
+    one site, a line of who was still alive every SAMPLE_EVERY s."""
     with instance(bench_sites(sites)) as up:
-        assert up.proc is not None
-        started = time.perf_counter()
-        code = up.stop(timeout=120)
-        took = time.perf_counter() - started
-        left = processes_mentioning(str(up.root))
-        if code != 0 or left:
-            raise BenchError(f"hostd up exited {code}, left {left}")
+        census = Census(up.root) if sites > 1 else None
+        took = stopped(up, census)
+        if census is not None:
+            census.report()
         return took
+
+
+@contextmanager
+def plain_gunicorns(count: int) -> Iterator[list[tuple[subprocess.Popen[bytes], Path]]]:
+    """`count` gunicorns of the probe app with hostd's flags and gunicorn config, no
+    hostd, supervisord or nginx; all gone when the block ends."""
+    folder = Path(tempfile.mkdtemp(prefix="hdg-", dir="/tmp"))
+    procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+    try:
+        for n in range(count):
+            sock = folder / f"g{n}.sock"
+            argv = [str(GUNICORN), "--config", str(templates_dir() / "gunicorn.conf.py"),
+                    "--chdir", str(PROBE_APP), "--bind", f"unix:{sock}", "--workers", "1",
+                    "--timeout", "30", "--graceful-timeout", "25",
+                    "--error-logfile", str(folder / f"g{n}.log"),
+                    "--control-socket", str(folder / f"g{n}.ctl"), "probe:app"]  # fmt: skip
+            env = {**os.environ, "HOSTD_SITE": f"g{n}"}
+            procs.append((subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL), sock))
+        yield procs
+    finally:
+        for proc, _ in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        kill_all(processes_mentioning(str(folder)))
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def answers(sock: Path) -> bool:
+    try:
+        return unix_get(sock, "/", "plain")[0] == 200
+    except OSError:
+        return False
+
+
+def plain_boot_and_stop(count: int) -> tuple[float, float]:
+    """`count` plain gunicorns started at once: seconds until every one answers on its
+    socket, then seconds from SIGTERM to all of them until every one has exited."""
+    with plain_gunicorns(count) as procs:
+        started = time.perf_counter()
+        pending = [sock for _, sock in procs]
+        while pending:
+            if any(proc.poll() is not None for proc, _ in procs):
+                raise BenchError("a plain gunicorn exited while booting")
+            pending = [sock for sock in pending if not answers(sock)]
+            time.sleep(0.05)
+        booted = time.perf_counter() - started
+        time.sleep(1.0)
+        census = Census(procs[0][1].parent)
+        started = time.perf_counter()
+        census.start()
+        for proc, _ in procs:
+            proc.send_signal(signal.SIGTERM)
+        codes = {proc.wait(120) for proc, _ in procs}
+        took = time.perf_counter() - started
+        census.done.set()
+        census.join(10)
+        census.report()
+        if codes != {0}:
+            raise BenchError(f"plain gunicorns exited with {codes}")
+        return booted, took
+
+
+def restart(sites: int, boot_floor: float) -> None:
+    """SIGTERM to `hostd up`, then a new one: seconds until every site serves again."""
+    names = bench_sites(sites)
+    with instance(names) as up:
+        started = time.perf_counter()
+        stop_took = stopped(up)
+        up.start()
+        for name in names:
+            wait_for(lambda name=name: fetch(up.port, domain(name)) == (200, hello(name)),
+                     300, f"{name} served after the restart")  # fmt: skip
+        took = time.perf_counter() - started
+        emit(f"restart_{sites}", seconds=secs(took), stop=secs(stop_took),
+             start_to_all_serving=secs(took - stop_took),
+             floor_boot_plain=secs(boot_floor), ratio=ratio(took, boot_floor),
+             goal="< 10 s", met=yes(took < 10.0))  # fmt: skip
 
 
 class Poller(threading.Thread):
@@ -137,14 +316,20 @@ def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=300)
     parser.add_argument("--sampled", type=int, default=10)
-    parser.add_argument("--parts", default="stop,recover")
+    parser.add_argument("--parts", default="stop,restart,recover")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
+    if parts & {"stop", "restart"}:
+        boot_floor, stop_floor = plain_boot_and_stop(args.sites)
+        emit(f"plain_gunicorns_{args.sites}", boot=secs(boot_floor), stop=secs(stop_floor))
     if "stop" in parts:
         floor = stop_seconds(1)
         many = stop_seconds(args.sites)
         emit(f"stop_{args.sites}", seconds=secs(many), floor_1_site=secs(floor),
-             ratio=ratio(many, floor), goal="< 10 s", met=yes(many < 10.0))  # fmt: skip
+             floor_plain=secs(stop_floor), ratio_plain=ratio(many, stop_floor),
+             goal="< 10 s", met=yes(many < 10.0))  # fmt: skip
+    if "restart" in parts:
+        restart(args.sites, boot_floor)
     if "recover" in parts:
         recover(args.sites, args.sampled)
     note("figures are wall times on this machine; see bench/README.md")

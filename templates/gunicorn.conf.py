@@ -11,6 +11,10 @@
 #
 # It runs inside each site's own Python: standard library only, no hostd.
 
+import contextlib
+import os
+import sys
+
 # worker classes whose app is ASGI 3 (gunicorn's own ASGI worker has `worker.asgi`)
 ASGI_WORKER_PACKAGES = ("uvicorn", "uvicorn_worker")
 
@@ -67,3 +71,61 @@ def post_worker_init(worker):
         worker.wsgi = client_asgi(worker.wsgi)
     else:
         worker.wsgi = client_wsgi(worker.wsgi)
+
+
+# -- exiting ---------------------------------------------------------------------
+#
+# A worker or master that is done does what the interpreter's own exit does that
+# anyone can see (runs the atexit handlers, flushes the files open() gave that are
+# still open, exits with the same status), then leaves with os._exit and skips
+# tearing down every module and object: tens of milliseconds of CPU per process,
+# most of the wait when hundreds of sites stop at once. While a thread of the app
+# that is not a daemon still runs, or where Python would print the exit code, it
+# exits as usual.
+
+
+def _status_of(code):
+    """The status sys.exit(code) exits with; None where Python prints `code` first."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    return None
+
+
+def _exit_now(status):
+    """atexit handlers, open files flushed, os._exit(status); or nothing at all (the
+    interpreter then exits as usual) if `status` is None or an app thread still runs."""
+    import atexit
+    import gc
+    import io
+    import threading
+
+    if status is None:
+        return
+    main = threading.main_thread()
+    if any(not t.daemon for t in threading.enumerate() if t is not main):
+        return  # Python would wait for it first
+    atexit._run_exitfuncs()
+    writable = {io.BufferedWriter, io.BufferedRandom, io.TextIOWrapper}  # what open() gives
+    for file in [obj for obj in gc.get_objects() if type(obj) in writable]:
+        with contextlib.suppress(Exception):  # closed, detached, a broken pipe
+            file.flush()
+    os._exit(status)
+
+
+def worker_exit(server, worker):
+    """gunicorn's hook: in a worker, the last thing it runs, with its SystemExit on
+    the way out (the master calls it too, for a worker that is already gone)."""
+    if os.getpid() != worker.pid:
+        return
+    leaving = sys.exc_info()[1]
+    if isinstance(leaving, SystemExit):
+        _exit_now(_status_of(leaving.code))
+
+
+def on_exit(server):
+    """gunicorn's hook, called by the master's halt() just before sys.exit(exit_status)."""
+    halt = sys._getframe(1)
+    if halt.f_code.co_name == "halt" and "exit_status" in halt.f_locals:
+        _exit_now(_status_of(halt.f_locals["exit_status"]))
