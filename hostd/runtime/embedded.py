@@ -41,6 +41,9 @@ from hostd.errors import HostdError, InstanceError, SupervisorError
 from hostd.runtime.daemon import Applied, Daemon, Say
 
 DAEMON_START_TIMEOUT = 20.0
+# supervisord answers only once it has spawned every program of the live generation:
+# with hundreds of sites on a busy box that is longer than a daemon's usual start
+SPAWN_ALLOWANCE = 0.25  # seconds per live site
 RESTART_DELAY = 5.0  # after a daemon failed to start again
 LEFTOVER_TIMEOUT = 45.0
 
@@ -172,7 +175,9 @@ class EmbeddedRuntime(Daemon):
             argv, env=daemon_environment(os.environ), log=self.layout.log_root / "supervisord.out"
         )
         supervisor = self.wired.supervisor
-        self._wait_for("supervisord", self.supervisord, supervisor.is_running)
+        live = self.reconciler.live()
+        timeout = DAEMON_START_TIMEOUT + SPAWN_ALLOWANCE * len(live.sites if live else ())
+        self._wait_for("supervisord", self.supervisord, supervisor.is_running, timeout)
 
     def _start_nginx(self, fingerprint: str | None) -> None:
         argv = [
@@ -189,15 +194,16 @@ class EmbeddedRuntime(Daemon):
         self._wait_for("nginx", self.nginx, lambda: nginx.served_fingerprint() == fingerprint)
 
     def _wait_for(
-        self, name: str, proc: subprocess.Popen[bytes], ready: Callable[[], bool]
-    ) -> None:
-        deadline = time.monotonic() + DAEMON_START_TIMEOUT
+        self, name: str, proc: subprocess.Popen[bytes], ready: Callable[[], bool],
+        timeout: float = DAEMON_START_TIMEOUT,
+    ) -> None:  # fmt: skip
+        deadline = time.monotonic() + timeout
         while not ready():
             if proc.poll() is not None:
                 log = self.layout.log_root / f"{name}.out"
                 raise InstanceError(f"{name} exited with {proc.returncode} on start: {_last(log)}")
             if time.monotonic() > deadline:
-                raise InstanceError(f"{name} did not come up within {DAEMON_START_TIMEOUT:.0f}s")
+                raise InstanceError(f"{name} did not come up within {timeout:.0f}s")
             if self.stopping.is_set():
                 return
             time.sleep(0.05)
