@@ -152,7 +152,7 @@ def with_static_refused(
     roots = {n: _real(s.app.root) for n, s in loaded.items() if isinstance(s, Site)}
     out = dict(loaded)
     for name, site in loaded.items():
-        if not isinstance(site, Site):
+        if not isinstance(site, Site) or not site.static:
             continue
         own = roots[name]  # sites that share their code share its folders
         others = {other: root for other, root in roots.items() if root != own}

@@ -19,6 +19,8 @@ from hostd.edges.logfiles import tail
 from hostd.edges.probe import unix_get
 from hostd.edges.supervisor import XmlRpcSupervisor
 
+POLL = 0.01  # a new app is asked this often until it answers
+
 
 class AppVerifier:
     """The real `hostd.apply.ports.Apps`: Supervisor's state, then HTTP on the socket."""
@@ -51,7 +53,7 @@ class AppVerifier:
                     failures[name] = problem
                     del pending[name]
             if pending:
-                time.sleep(0.05)
+                time.sleep(POLL)
         for name, site in pending.items():
             status = self._answered.get(name)
             reason = (
