@@ -19,7 +19,8 @@ from hostd.edges.logfiles import tail
 from hostd.edges.probe import unix_get
 from hostd.edges.supervisor import XmlRpcSupervisor
 
-POLL = 0.01  # a new app is asked this often until it answers
+POLL = 0.01  # a new app's socket is asked this often until it answers
+INFO_EVERY = 0.1  # and Supervisor, whether its program failed, this often
 
 
 class AppVerifier:
@@ -31,6 +32,7 @@ class AppVerifier:
         self.timeout = timeout
         self._https: frozenset[str] = frozenset()
         self._answered: dict[str, int] = {}
+        self._asked: dict[str, float] = {}
 
     def failures(
         self, sites: Sequence[Site], on_b: Collection[str] = (), https: Collection[str] = ()
@@ -40,6 +42,7 @@ class AppVerifier:
         HTTPS for `https`."""
         self._https = frozenset(https)
         self._answered = {}  # site -> its last status >= 500
+        self._asked = {}  # site -> when Supervisor was last asked about its program
         pending = {site.name: site for site in sites}
         slots = {site.name: slot_of(site.name, on_b) for site in sites}
         failures: dict[str, str] = {}
@@ -67,12 +70,10 @@ class AppVerifier:
     def _problem(self, site: Site, slot: str, deadline: float) -> str | None:
         """None once `site` serves in `slot`; "" while it may still come up; else the
         failure. The request carries the site's first domain and the scheme it is
-        served with, as nginx would send it."""
-        info = self.supervisor.info(web_program(site.name, slot))
-        if info is not None and info.state in FAILED_START:
-            return self._start_failure(
-                site.name, f"{info.state}: {info.spawnerr or info.description}"
-            )
+        served with, as nginx would send it. Until it answers, Supervisor is asked
+        whether its program failed to start, every INFO_EVERY seconds (an XML-RPC
+        call costs both sides more CPU than a connect to a socket not yet bound, and
+        the app boots on the same cores)."""
         health = site.app.health
         try:
             status, _ = unix_get(
@@ -83,10 +84,19 @@ class AppVerifier:
                 scheme="https" if site.name in self._https else "http",
             )
         except OSError:
-            return ""
-        if health is None or status < 500:
+            status = None
+        if status is not None and (health is None or status < 500):
             return None
-        self._answered[site.name] = status
+        if status is not None:
+            self._answered[site.name] = status
+        now = time.monotonic()
+        if now - self._asked.get(site.name, -INFO_EVERY) >= INFO_EVERY:
+            self._asked[site.name] = now
+            info = self.supervisor.info(web_program(site.name, slot))
+            if info is not None and info.state in FAILED_START:
+                return self._start_failure(
+                    site.name, f"{info.state}: {info.spawnerr or info.description}"
+                )
         return ""
 
     def _start_failure(self, site: str, reason: str) -> str:
