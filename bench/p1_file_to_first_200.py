@@ -172,6 +172,12 @@ def report(label: str, s: Series) -> None:
         goal_p50=yes(p50 <= GOAL_P50 * f50),
         goal_p95=yes(p95 <= GOAL_P95 * f95),
     )
+    emit(
+        f"{label}_goal",
+        ratio_p50=ratio(p50, f50),
+        goal=f"{GOAL_P50:.2f}",
+        met=yes(p50 <= GOAL_P50 * f50),
+    )
     sock50, sock95 = percentile(s.socket, 50), percentile(s.socket, 95)
     gaps = [t - o for t, o in zip(s.total, s.socket, strict=True)]
     emit(
