@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -222,7 +222,7 @@ def _parse(file: Path, text: str) -> Site:
     )  # fmt: skip
 
 
-def _refuse_unknown(fields: Mapping[str, Field], known: set[str], parent: str) -> None:
+def _refuse_unknown(fields: Mapping[str, Field], known: Collection[str], parent: str) -> None:
     for key, value in fields.items():
         if key not in known:
             allowed = ", ".join(sorted(known))

@@ -275,11 +275,15 @@ KEYS: tuple[Key, ...] = (*_V1_KEYS, *_POLICY_KEYS)
 _BY_PATH = {key.path: key for key in KEYS}
 
 
+_ALLOWED: dict[str, frozenset[str]] = {}  # by parent, as KEYS declare them now
+
+
 def add(*keys: Key) -> None:
     """Declare more keys (a module that owns a key calls this at import)."""
     global KEYS
     KEYS = (*KEYS, *keys)
     _BY_PATH.update({key.path: key for key in keys})
+    _ALLOWED.clear()
 
 
 def spec(path: str) -> Key:
@@ -287,9 +291,14 @@ def spec(path: str) -> Key:
     return _BY_PATH[path]
 
 
-def allowed(parent: str) -> set[str]:
-    """The keys a mapping at `parent` may hold ('' for the top)."""
-    return {key.name for key in KEYS if key.parent == parent and "[" not in key.name}
+def allowed(parent: str) -> frozenset[str]:
+    """The keys a mapping at `parent` may hold ('' for the top); every site file asks
+    for the same ones, so each answer is kept until more keys are declared."""
+    if parent not in _ALLOWED:
+        _ALLOWED[parent] = frozenset(
+            key.name for key in KEYS if key.parent == parent and "[" not in key.name
+        )
+    return _ALLOWED[parent]
 
 
 def read(value: Field, path: str) -> Any:

@@ -2,7 +2,9 @@
 and how moments and durations are written.
 
 An apply is due once events have been quiet for `quiet` seconds, or `cap` seconds
-after the first event of a burst even if they keep coming. Events that arrive
+after the first event of a burst even if they keep coming. The first complete
+write of a burst (a file renamed into place or closed after writing: nothing more
+of it is coming) makes an apply due at once. Events that arrive
 during an apply make exactly one more apply due afterwards.
 """
 
@@ -15,14 +17,24 @@ from dataclasses import dataclass
 @dataclass
 class Debouncer:
     quiet: float = 0.1
-    cap: float = 1.0
-    first: float | None = None
+    cap: float = 2.0
+    first: float | None = None  # the first and last events not applied yet
     last: float | None = None
+    seen: float | None = None  # the last event, applied or not
+    leads: bool = False  # the burst going on has not made an apply due at once yet
+    now_due: bool = False  # a burst's first complete write: due without waiting
 
-    def event(self, now: float) -> None:
+    def event(self, now: float, *, complete: bool = False) -> None:
+        """An event at `now`; `complete`: a write that is whole (see the module's doc)."""
+        if self.seen is None or now - self.seen >= self.quiet:
+            self.leads = True  # a new burst
+        if complete and self.leads:
+            self.now_due = True
+            self.leads = False
         if self.first is None:
             self.first = now
         self.last = now
+        self.seen = now if self.seen is None else max(self.seen, now)
 
     @property
     def pending(self) -> bool:
@@ -31,18 +43,21 @@ class Debouncer:
     def due(self, now: float) -> bool:
         if self.first is None or self.last is None:
             return False
-        return now - self.last >= self.quiet or now - self.first >= self.cap
+        return self.now_due or now - self.last >= self.quiet or now - self.first >= self.cap
 
     def wait(self, now: float, longest: float) -> float:
         """How long to sleep before something may be due, at most `longest`."""
         if self.first is None or self.last is None:
             return longest
+        if self.now_due:
+            return 0.0
         until = min(self.last + self.quiet, self.first + self.cap) - now
         return max(0.0, min(longest, until))
 
     def take(self) -> None:
         """An apply starts now: events from here on make the next one due."""
         self.first = self.last = None
+        self.now_due = False
 
 
 def backoff(attempts: int, first: float, longest: float) -> float:

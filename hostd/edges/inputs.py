@@ -147,12 +147,14 @@ def with_static_refused(
 ) -> dict[str, Site | SiteError]:
     """`loaded` with every site refused whose static folder (followed through its
     symlinks) is a system folder, one of hostd's, or overlaps another site's app root."""
+    if not any(isinstance(s, Site) and s.static for s in loaded.values()):
+        return loaded
     protected = protected_folders(layout)
     protected = {**protected, **{f"{w} (real)": _real(p) for w, p in protected.items()}}
     roots = {n: _real(s.app.root) for n, s in loaded.items() if isinstance(s, Site)}
     out = dict(loaded)
     for name, site in loaded.items():
-        if not isinstance(site, Site):
+        if not isinstance(site, Site) or not site.static:
             continue
         own = roots[name]  # sites that share their code share its folders
         others = {other: root for other, root in roots.items() if root != own}

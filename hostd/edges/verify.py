@@ -19,9 +19,10 @@ from hostd.edges.logfiles import tail
 from hostd.edges.probe import unix_get
 from hostd.edges.supervisor import XmlRpcSupervisor
 
-# between two asks of the apps still booting: what a new version may wait for its
-# switch after it could answer (a poll costs one supervisord call and one connect)
-GATE_POLL = 0.02
+# a new app's socket is asked this often until it answers: what a new version may
+# wait for its switch (or a new site for its first request) after it could answer
+POLL = 0.01
+INFO_EVERY = 0.1  # and Supervisor, whether its program failed, this often
 
 
 class AppVerifier:
@@ -33,6 +34,7 @@ class AppVerifier:
         self.timeout = timeout
         self._https: frozenset[str] = frozenset()
         self._answered: dict[str, int] = {}
+        self._asked: dict[str, float] = {}
 
     def failures(
         self, sites: Sequence[Site], on_b: Collection[str] = (), https: Collection[str] = ()
@@ -42,6 +44,7 @@ class AppVerifier:
         HTTPS for `https`."""
         self._https = frozenset(https)
         self._answered = {}  # site -> its last status >= 500
+        self._asked = {}  # site -> when Supervisor was last asked about its program
         pending = {site.name: site for site in sites}
         slots = {site.name: slot_of(site.name, on_b) for site in sites}
         failures: dict[str, str] = {}
@@ -55,7 +58,7 @@ class AppVerifier:
                     failures[name] = problem
                     del pending[name]
             if pending:
-                time.sleep(GATE_POLL)
+                time.sleep(POLL)
         for name, site in pending.items():
             status = self._answered.get(name)
             reason = (
@@ -69,12 +72,10 @@ class AppVerifier:
     def _problem(self, site: Site, slot: str, deadline: float) -> str | None:
         """None once `site` serves in `slot`; "" while it may still come up; else the
         failure. The request carries the site's first domain and the scheme it is
-        served with, as nginx would send it."""
-        info = self.supervisor.info(web_program(site.name, slot))
-        if info is not None and info.state in FAILED_START:
-            return self._start_failure(
-                site.name, f"{info.state}: {info.spawnerr or info.description}"
-            )
+        served with, as nginx would send it. Until it answers, Supervisor is asked
+        whether its program failed to start, every INFO_EVERY seconds (an XML-RPC
+        call costs both sides more CPU than a connect to a socket not yet bound, and
+        the app boots on the same cores)."""
         health = site.app.health
         try:
             status, _ = unix_get(
@@ -85,10 +86,19 @@ class AppVerifier:
                 scheme="https" if site.name in self._https else "http",
             )
         except OSError:
-            return ""
-        if health is None or status < 500:
+            status = None
+        if status is not None and (health is None or status < 500):
             return None
-        self._answered[site.name] = status
+        if status is not None:
+            self._answered[site.name] = status
+        now = time.monotonic()
+        if now - self._asked.get(site.name, -INFO_EVERY) >= INFO_EVERY:
+            self._asked[site.name] = now
+            info = self.supervisor.info(web_program(site.name, slot))
+            if info is not None and info.state in FAILED_START:
+                return self._start_failure(
+                    site.name, f"{info.state}: {info.spawnerr or info.description}"
+                )
         return ""
 
     def _start_failure(self, site: str, reason: str) -> str:

@@ -4,7 +4,10 @@ Only `*.yaml`/`*.yml` that are not dotfiles or editor temporaries count; a
 move counts for both of its names. So do the sites' env files (`watch_files`),
 wherever they are: their folders are watched too, and only their names count
 (the watcher sees paths, never what the files hold). The watcher only says
-"something changed"; what changed is for the next apply to find out.
+"something changed", and whether a file arrived whole (renamed into place, or closed
+after writing: nothing more of it is coming); what changed is for the next apply to
+find out. A deletion is never whole: deleting a folder's files one by one (rm -r)
+is a burst that ends with the folder gone.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from watchdog.observers.api import ObservedWatch
 from hostd.core.generation import Generation
 from hostd.core.site import is_site_file
 
+Changed = Callable[[bool], None]  # called with True when a file arrived whole
+
 
 def touches_site_file(event: FileSystemEvent) -> bool:
     if event.is_directory:
@@ -30,7 +35,7 @@ def touches_site_file(event: FileSystemEvent) -> bool:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, changed: Callable[[], None], folder: Path, lost: Callable[[], None]) -> None:
+    def __init__(self, changed: Changed, folder: Path, lost: Callable[[], None]) -> None:
         self.changed = changed
         self.folder = str(folder)
         self.lost = lost
@@ -45,10 +50,21 @@ class _Handler(FileSystemEventHandler):
             and str(event.src_path).rstrip("/") == self.folder.rstrip("/")
         ):
             self.lost()  # the watched folder itself went: watch whatever comes next
-            self.changed()
+            self.changed(False)
             return
         if touches_site_file(event) or touches_one_of(event, self.files):
-            self.changed()
+            self.changed(arrived_whole(event, self.files))
+
+
+def arrived_whole(event: FileSystemEvent, files: Collection[str]) -> bool:
+    """True if a site or env file was renamed into place or closed after writing."""
+    if event.event_type == "moved":
+        path = str(getattr(event, "dest_path", ""))
+    elif event.event_type == "closed":  # IN_CLOSE_WRITE
+        path = str(event.src_path)
+    else:
+        return False
+    return bool(path) and (is_site_file(Path(path)) or path in files)
 
 
 def touches_one_of(event: FileSystemEvent, files: Collection[str]) -> bool:
@@ -73,7 +89,8 @@ def folder_identity(folder: Path) -> tuple[int, int] | None:
 
 
 class SiteWatcher:
-    """Calls `changed` (from its own thread) whenever a site file may have changed.
+    """Calls `changed` (from its own thread) whenever a site file may have changed,
+    with True when a file arrived whole.
 
     inotify watches a folder, not a path: when the sites folder is deleted, renamed
     or replaced, `rearm` (called by the daemon every turn of its loop) notices that
@@ -81,7 +98,7 @@ class SiteWatcher:
     so that the next apply looks at it.
     """
 
-    def __init__(self, folder: Path, changed: Callable[[], None]) -> None:
+    def __init__(self, folder: Path, changed: Changed) -> None:
         self.folder = folder
         self.changed = changed
         self.observer = Observer()
@@ -126,7 +143,7 @@ class SiteWatcher:
         if identity == self._identity and (identity is None or self._watch is not None):
             return False
         self._schedule(identity)
-        self.changed()
+        self.changed(False)
         return True
 
     def start(self) -> None:

@@ -5,7 +5,8 @@ around this loop: the embedded one starts and stops its own nginx and
 supervisord, the system one plugs into the machine's.
 
 Loop: a change in the sites folder applies again (debounced, latest state wins,
-one apply at a time), so do SIGHUP and a rescan every minute; crash-looping
+one apply at a time; a burst's first complete write applies at once), so do SIGHUP
+and a rescan every minute; crash-looping
 programs are checked every second; SIGINT/SIGTERM end it.
 
 Signal handlers take no lock: they set a `Flag` (a plain attribute) and Python's
@@ -238,10 +239,11 @@ class Daemon:
             + "Ctrl-C stops"
         )
 
-    def _files_changed(self) -> None:
-        """From the watcher's thread: a site file may have changed."""
+    def _files_changed(self, complete: bool) -> None:
+        """From the watcher's thread: a site file may have changed (`complete`: by a
+        write that is whole, which applies without waiting for the burst to end)."""
         with self.debouncer_lock:
-            self.debouncer.event(time.monotonic())
+            self.debouncer.event(time.monotonic(), complete=complete)
         self.wakeup.poke()
 
     def apply(self, *, reread: bool = False) -> None:

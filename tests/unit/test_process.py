@@ -7,6 +7,7 @@ import resource
 import subprocess
 import sys
 
+from hostd.edges.nginx import children_of
 from hostd.edges.process import MAX_OPEN_FILES, group_members, raise_open_files_limit, start_time
 
 
@@ -38,3 +39,15 @@ def test_a_process_group_and_a_start_time_identify_processes() -> None:
         child.wait()
     assert group_members(child.pid) == []
     assert start_time(child.pid) is None
+
+
+def test_the_children_of_a_process_are_found_without_scanning_every_process() -> None:
+    """What the wait for nginx's reload reads: the master's children only."""
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert child.pid in children_of(os.getpid())
+        assert os.getpid() not in children_of(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+    assert children_of(2**22 + 1) == []  # no such process: no children
