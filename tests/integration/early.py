@@ -11,11 +11,14 @@ are killed then.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -25,64 +28,52 @@ class Failed(AssertionError):
 
 
 class Early:
-    """One preparation: `steps(folder)` gives the commands to run in order."""
+    """One preparation: `steps(folder)` gives the commands to run in order.
+
+    They run as one shell started by the process that collected the tests (its
+    main thread: a fork from another thread while the tests fork too is not
+    safe), its output in the folder's `early.log`."""
 
     def __init__(self, name: str, needed_by: str, steps: Callable[[Path], list[list[str]]]):
         self.name = name
         self.needed_by = needed_by  # the test file's name
         self.steps = steps
         self._folder: Path | None = None
-        self._thread: threading.Thread | None = None
         self._process: subprocess.Popen[bytes] | None = None
-        self._error: str | None = None
-        self._stopped = False
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._process is not None:
             return
         self._folder = Path(tempfile.mkdtemp(prefix=f"hostd-early-{self.name}-"))
-        self._thread = threading.Thread(target=self._run, name=f"early-{self.name}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        assert self._folder is not None
-        for argv in self.steps(self._folder):
-            if self._stopped:
-                return
-            try:
-                self._process = subprocess.Popen(
-                    argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-                )
-            except OSError as exc:
-                self._error = f"{argv}: {exc}"
-                return
-            output = self._process.communicate()[0].decode(errors="replace")
-            if self._process.returncode != 0:
-                self._error = f"{argv} exited {self._process.returncode}:\n{output[-3000:]}"
-                return
+        script = " && ".join(shlex.join(argv) for argv in self.steps(self._folder))
+        with open(self._folder / "early.log", "wb") as log:
+            self._process = subprocess.Popen(
+                ["sh", "-c", script], stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
 
     def folder(self, timeout: float = 400) -> Path:
         """The prepared folder, once every step has run (started here if it was not)."""
         self.start()
-        assert self._thread is not None and self._folder is not None
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise Failed(f"{self.name}: not prepared within {timeout:.0f} s")
-        if self._error is not None:
-            raise Failed(f"{self.name}: {self._error}")
+        assert self._process is not None and self._folder is not None
+        try:
+            code = self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise Failed(f"{self.name}: not prepared within {timeout:.0f} s") from None
+        if code != 0:
+            output = (self._folder / "early.log").read_text(errors="replace")
+            raise Failed(f"{self.name}: exited {code}:\n{output[-3000:]}")
         return self._folder
 
     def remove(self) -> None:
         """Stop what still runs and remove the folder."""
-        self._stopped = True
         if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-        if self._thread is not None:
-            self._thread.join(30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(30)
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
-        self._folder, self._thread, self._process = None, None, None
-        self._error, self._stopped = None, False
+        self._folder, self._process = None, None
 
 
 MIRROR = "http://deb.debian.org/debian"  # where apt's sources point on Debian 12
