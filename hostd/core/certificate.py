@@ -10,9 +10,6 @@ import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
 from hostd.core.timing import backoff
 
 FIRST_DELAY = 60.0  # after a failed attempt; doubles each time
@@ -45,6 +42,11 @@ class Certificate:
 
 def parse_certificate(pem: bytes, fullchain: Path, privkey: Path) -> Certificate:
     """The facts of the first certificate in `pem`; ValueError if it does not parse."""
+    # imported here: the X.509 parser's libraries are ~8 MiB of the daemon's memory,
+    # spent only on a box that has certificates
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     cert = x509.load_pem_x509_certificate(pem)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)

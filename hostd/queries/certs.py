@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography import x509
-
 from hostd.apply.renewal import tls_sites
 from hostd.core.layout import Layout
 from hostd.core.site import Site
@@ -42,6 +40,8 @@ def served_serial(address: str, port: int, name: str) -> str | None:
         der = served_certificate(address, port, name)
     except OSError:
         return None
+    from cryptography import x509  # as in core.certificate: only where certificates are
+
     return f"{x509.load_der_x509_certificate(der).serial_number:x}"
 
 
