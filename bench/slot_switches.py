@@ -103,7 +103,7 @@ def run() -> None:
             wait_settled(up, quiet=2.0)
             modes = [mode for mode in args.modes.split(",") if mode]  # "": none
             missed = [mode for mode in modes if not mode_run(up, app, mode, args)]
-            if args.warm_seconds != 0:
+            if args.warm_seconds != 0 and modes:  # a rollback needs a change before it
                 rollbacks(up, args.rollbacks)
             breakdown(up, app, args)
         if missed:

@@ -93,19 +93,26 @@ def _status_of(code):
     return None
 
 
-def _exit_now(status):
-    """atexit handlers, open files flushed, os._exit(status); or nothing at all (the
-    interpreter then exits as usual) if `status` is None or an app thread still runs."""
-    import atexit
-    import gc
-    import io
+def _may_exit_now(status):
+    """True if the process may leave with os._exit(status): a status Python would not
+    print first, and no thread of the app that is not a daemon still running."""
     import threading
 
     if status is None:
-        return
+        return False
     main = threading.main_thread()
-    if any(not t.daemon for t in threading.enumerate() if t is not main):
-        return  # Python would wait for it first
+    return all(t.daemon for t in threading.enumerate() if t is not main)
+
+
+def _exit_now(status):
+    """atexit handlers, open files flushed, os._exit(status); or nothing at all (the
+    interpreter then exits as usual) unless _may_exit_now(status)."""
+    import atexit
+    import gc
+    import io
+
+    if not _may_exit_now(status):
+        return
     atexit._run_exitfuncs()
     writable = {io.BufferedWriter, io.BufferedRandom, io.TextIOWrapper}  # what open() gives
     for file in [obj for obj in gc.get_objects() if type(obj) in writable]:
@@ -129,3 +136,30 @@ def on_exit(server):
     halt = sys._getframe(1)
     if halt.f_code.co_name == "halt" and "exit_status" in halt.f_locals:
         _exit_now(_status_of(halt.f_locals["exit_status"]))
+
+
+def child_exit(server, worker):
+    """gunicorn's hook, in the master once a worker has exited. When that was the last
+    worker of a master that is stopping (in halt(): its listeners are closed), the
+    master ends here as halt() would, instead of sleeping out the rest of its stop
+    loop's 0.1 s steps: an idle gunicorn took 0.2 s to stop, which is what the next
+    version of a site waits for when its place is held by a warm slot."""
+    if server.LISTENERS or server.WORKERS or getattr(server, "dirty_arbiter_pid", 0):
+        return
+    frame = sys._getframe(1)
+    while frame is not None and not (
+        frame.f_code.co_name == "halt" and "exit_status" in frame.f_locals
+    ):
+        frame = frame.f_back
+    if frame is None:
+        return
+    status, reason = frame.f_locals["exit_status"], frame.f_locals.get("reason")
+    if not _may_exit_now(_status_of(status)):
+        return
+    say = server.log.info if status == 0 else server.log.error
+    say("Shutting down: %s", server.master_name)
+    if reason is not None:
+        say("Reason: %s", reason)
+    if server.pidfile is not None:
+        server.pidfile.unlink()
+    _exit_now(_status_of(status))

@@ -87,6 +87,8 @@ def test_a_stopped_gunicorn_runs_atexit_and_flushes_files_but_tears_nothing_down
     assert traces["atexit.master"] == traces["atexit.worker"] == "atexit ran\n"
     assert traces["buffered.master"] == "written, never flushed\n" * 2  # and the fork's copy
     assert not [kind for kind in traces if kind.startswith("teardown.")]
+    # the master ended its stop once its last worker was gone, saying so as halt() does
+    assert (folder / "gunicorn.log").read_text().count("Shutting down: Master") == 1
 
 
 def test_an_app_thread_still_running_at_exit_is_waited_for(folder: Path) -> None:
@@ -95,6 +97,7 @@ def test_an_app_thread_still_running_at_exit_is_waited_for(folder: Path) -> None
     assert traces["thread.worker"] == "thread finished\n"
     assert traces["atexit.worker"] == "atexit ran\n"
     assert traces["teardown.worker"] == "torn down\n"  # the interpreter's usual exit
+    assert (folder / "gunicorn.log").read_text().count("Shutting down: Master") == 1
 
 
 def test_a_gunicorn_that_fails_exits_with_the_status_it_has_without_hostds_config(
