@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hostd.apply.candidate import Renderer, preview
+from hostd.apply.reconciler import held_back_by_rollback
 from hostd.apply.validate import Validator
 from hostd.core.doctor import Finding, Level
 from hostd.core.generation import Files, Generation
@@ -77,7 +78,9 @@ def rehearse(layout: Layout, settings: Settings) -> list[Finding]:
     try:
         checker = ScratchChecker(scratch / "check", nginx_of(layout, facts, SubprocessRunner()))
         validator = Validator(renderer, checker, host, NothingLive())
-        candidate = preview(loaded, live, builtin_site(layout), renderer)  # as an apply
+        # what an apply would render: a site a rollback holds stays at its version
+        held = held_back_by_rollback(loaded, live)
+        candidate = preview(held, live, builtin_site(layout), renderer)
         sites = candidate.selection.sites
         try:
             accepted, refused = validator.accepted(sites, {}, set(sites))
