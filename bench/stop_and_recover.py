@@ -160,12 +160,17 @@ def stop_seconds(sites: int) -> float:
 
 
 @contextmanager
-def plain_gunicorns(count: int) -> Iterator[list[tuple[subprocess.Popen[bytes], Path]]]:
+def plain_gunicorns(
+    count: int,
+) -> Iterator[tuple[float, list[tuple[subprocess.Popen[bytes], Path]]]]:
     """`count` gunicorns of the probe app with hostd's flags and gunicorn config, no
-    hostd, supervisord or nginx; all gone when the block ends."""
+    hostd, supervisord or nginx, spawned one after another as fast as `subprocess`
+    can (vfork); the perf_counter() before the first spawn, and the processes. All
+    gone when the block ends."""
     folder = Path(tempfile.mkdtemp(prefix="hdg-", dir="/tmp"))
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
     try:
+        spawning = time.perf_counter()
         for n in range(count):
             sock = folder / f"g{n}.sock"
             argv = [str(GUNICORN), "--config", str(templates_dir() / "gunicorn.conf.py"),
@@ -175,7 +180,8 @@ def plain_gunicorns(count: int) -> Iterator[list[tuple[subprocess.Popen[bytes], 
                     "--control-socket", str(folder / f"g{n}.ctl"), "probe:app"]  # fmt: skip
             env = {**os.environ, "HOSTD_SITE": f"g{n}"}
             procs.append((subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL), sock))
-        yield procs
+        note(f"{count} plain gunicorns spawned in {time.perf_counter() - spawning:.2f}s")
+        yield spawning, procs
     finally:
         for proc, _ in procs:
             if proc.poll() is None:
@@ -193,10 +199,11 @@ def answers(sock: Path) -> bool:
 
 
 def plain_boot_and_stop(count: int) -> tuple[float, float]:
-    """`count` plain gunicorns started at once: seconds until every one answers on its
-    socket, then seconds from SIGTERM to all of them until every one has exited."""
-    with plain_gunicorns(count) as procs:
-        started = time.perf_counter()
+    """`count` plain gunicorns started at once: seconds from the first spawn until
+    every one answers on its socket (their spawning is part of it, as it is of a
+    restart: the last ones are spawned while the first ones boot), then seconds from
+    SIGTERM to all of them until every one has exited."""
+    with plain_gunicorns(count) as (started, procs):
         pending = [sock for _, sock in procs]
         while pending:
             if any(proc.poll() is not None for proc, _ in procs):
