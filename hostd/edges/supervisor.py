@@ -19,6 +19,7 @@ from hostd.edges.probe import UnixConnection
 from hostd.errors import SupervisorError
 
 # Fault codes from supervisor/xmlrpc.py
+UNKNOWN_METHOD = 1
 BAD_NAME = 10
 ALREADY_STARTED = 60
 NOT_RUNNING = 70
@@ -47,18 +48,26 @@ class _UnixTransport(xmlrpc.client.Transport):
 
 
 class XmlRpcSupervisor:
-    """supervisord reached over its unix socket; faults become SupervisorError."""
+    """supervisord reached over its unix socket; faults become SupervisorError.
 
-    def __init__(self, socket_path: Path, timeout: float = 60.0) -> None:
+    With `programs` (the one file an embedded supervisord includes every program
+    from), a reread asks hostd's own rpcinterface (`hostd.edges.supervisor_rpc`) to
+    parse only the programs that changed, and falls back to Supervisor's full
+    reread when that supervisord does not have it."""
+
+    def __init__(
+        self, socket_path: Path, timeout: float = 60.0, programs: Path | None = None
+    ) -> None:
         self.socket_path = socket_path
         self.timeout = timeout
+        self.programs = programs
 
     @contextmanager
-    def _call(self, what: str) -> Iterator[Any]:
+    def _call(self, what: str, namespace: str = "supervisor") -> Iterator[Any]:
         transport = _UnixTransport(self.socket_path, self.timeout)
         proxy = xmlrpc.client.ServerProxy("http://localhost/RPC2", transport=transport)
         try:
-            yield proxy.supervisor
+            yield getattr(proxy, namespace)
         except xmlrpc.client.Fault as exc:
             raise SupervisorError(f"{what}: {exc.faultString}", fault=exc.faultCode) from exc
         except (OSError, xmlrpc.client.ProtocolError, http.client.HTTPException) as exc:
@@ -76,6 +85,15 @@ class XmlRpcSupervisor:
             return False
 
     def reload_config(self) -> ConfigDiff:
+        if self.programs is not None:
+            try:
+                with self._call("reread", namespace="hostd") as rpc:
+                    [[added, changed, removed]] = rpc.reloadPrograms(str(self.programs))
+                return ConfigDiff(tuple(added), tuple(changed), tuple(removed))
+            except SupervisorError as exc:
+                if exc.fault != UNKNOWN_METHOD:
+                    raise
+                self.programs = None  # a supervisord without hostd's rpcinterface
         with self._call("reread") as rpc:
             [[added, changed, removed]] = rpc.reloadConfig()
         return ConfigDiff(tuple(added), tuple(changed), tuple(removed))

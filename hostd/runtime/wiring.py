@@ -17,7 +17,8 @@ from hostd.apply.ports import Ports
 from hostd.apply.reconciler import Reconciler
 from hostd.apply.renewal import CertManager
 from hostd.core.facts import HostFacts
-from hostd.core.layout import Layout
+from hostd.core.generation import ALL_PROGRAMS
+from hostd.core.layout import Layout, Mode
 from hostd.core.settings import Settings
 from hostd.edges.certbot import CertbotCommand
 from hostd.edges.certstore import CertFolder
@@ -84,7 +85,9 @@ def wire(layout: Layout, settings: Settings, runner: Runner | None = None) -> Wi
     gunicorns = Gunicorns()
     facts = host_facts(layout, settings, gunicorns)
     nginx = nginx_of(layout, facts, runner)
-    supervisor = XmlRpcSupervisor(layout.supervisor_socket)
+    # an embedded supervisord has hostd's rpcinterface and reads one programs file
+    programs = layout.live_link / ALL_PROGRAMS if layout.mode is Mode.EMBEDDED else None
+    supervisor = XmlRpcSupervisor(layout.supervisor_socket, programs=programs)
     events = EventLog(layout)
     if settings.notify.enabled:
         notifier = Notifier(settings.notify, layout.state_dir / "alerts.json", platform.node())

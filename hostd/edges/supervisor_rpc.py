@@ -1,0 +1,111 @@
+"""Runs inside an embedded instance's supervisord: a reread that parses only the
+programs whose text changed.
+
+Supervisor's own `reloadConfig` parses every program on every call, in supervisord's
+single thread: 0.09 s at 300 programs and 0.34 s at 1,000, on every apply, while
+most applies change one site. supervisord loads this module as an rpcinterface
+(`[rpcinterface:hostd]` in the supervisord.conf hostd renders for `hostd up`), and
+`hostd.reloadPrograms(path)` does what `supervisor.reloadConfig` does for the one
+file hostd writes every program into: it reads the file's text, splits it into its
+`[program:x]` sections, parses only the sections whose text differs from the text
+it parsed last, and answers as `reloadConfig` does: `[[added, changed, removed]]`.
+The first call, and any file with other kinds of section, is a full reread.
+
+This module runs in supervisord's process: it imports only the standard library
+and Supervisor.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from supervisor.options import UnhosedConfigParser
+from supervisor.xmlrpc import Faults, RPCError
+
+SECTION = re.compile(r"^\[([^\]\n]+)\][ \t]*$", re.MULTILINE)
+API_VERSION = "1.0"
+
+
+def program_sections(text: str) -> dict[str, str] | None:
+    """Each `[program:x]` section's name -> its text (header to the next header);
+    None when the text has sections of any other kind (a full reread handles those)."""
+    headers = list(SECTION.finditer(text))
+    sections: dict[str, str] = {}
+    for n, header in enumerate(headers):
+        name = header.group(1).strip()
+        if not name.startswith("program:") or name in sections:
+            return None
+        end = headers[n + 1].start() if n + 1 < len(headers) else len(text)
+        sections[name] = text[header.start() : end]
+    return sections
+
+
+class HostdNamespace:
+    """The `hostd.` methods of an embedded instance's supervisord."""
+
+    def __init__(self, supervisord: Any) -> None:
+        self.supervisord = supervisord
+        self.parsed: dict[str, str] | None = None  # section -> the text parsed last
+
+    def getAPIVersion(self) -> str:
+        """The version of this interface."""
+        return API_VERSION
+
+    def reloadPrograms(self, path: str) -> list[list[list[str]]]:
+        """Reread the programs of `path` (the file every program is in), parsing only
+        the sections whose text changed since the last call.
+
+        @param string path  the programs file supervisord includes
+        @return array result  [[added, changed, removed]], as reloadConfig
+        """
+        try:
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RPCError(Faults.CANT_REREAD, f"cannot read {path}: {exc}") from exc
+        sections = program_sections(text)
+        try:
+            if sections is None or self.parsed is None:
+                self.supervisord.options.process_config(do_usage=False)
+            else:
+                self._reparse(path, sections)
+        except ValueError as exc:
+            raise RPCError(Faults.CANT_REREAD, str(exc)) from exc
+        self.parsed = sections
+        added, changed, removed = self.supervisord.diff_to_active()
+        return [[
+            [group.name for group in added],
+            [group.name for group in changed],
+            [group.name for group in removed],
+        ]]  # fmt: skip
+
+    def _reparse(self, path: str, sections: dict[str, str]) -> None:
+        """Replace the configs of the sections that changed, drop those that went."""
+        assert self.parsed is not None
+        options = self.supervisord.options
+        fresh = [name for name, text in sections.items() if self.parsed.get(name) != text]
+        parser = UnhosedConfigParser()
+        parser.expansions = options.environ_expansions
+        parser.read_string("".join(sections[name] for name in fresh), source=path)
+        parser.section_to_file = dict.fromkeys(fresh, path)
+        groups = {group.name: group for group in options.process_groups_from_parser(parser)}
+        environment = getattr(options.configroot.supervisord, "environment", None) or {}
+        for group in groups.values():  # as supervisord's own read of its config does
+            for process in group.process_configs:
+                process.environment = {**environment, **process.environment}
+        kept = {group.name: group for group in options.process_group_configs}
+        configs = []
+        for name in sections:
+            group_name = name.split(":", 1)[1]
+            config = groups.get(group_name) or kept.get(group_name)
+            if config is None:  # parsed under another name: a full reread sorts it out
+                raise ValueError(f"section [{name}] did not give group {group_name}")
+            configs.append(config)
+        options.process_group_configs = configs
+        options.configroot.supervisord.process_group_configs = configs
+
+
+def make_rpcinterface(supervisord: Any, **config: str) -> HostdNamespace:
+    """The factory `[rpcinterface:hostd]` names."""
+    return HostdNamespace(supervisord)

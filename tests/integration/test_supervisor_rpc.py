@@ -1,0 +1,168 @@
+"""hostd's rpcinterface inside a real supervisord: a reread that parses only the
+programs whose text changed gives the same answer as Supervisor's full reread."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hostd.core.program import ConfigDiff
+from hostd.edges.supervisor import XmlRpcSupervisor
+from hostd.errors import SupervisorError
+
+from .harness import wait_until
+
+SUPERVISORD = Path(sys.executable).parent / "supervisord"
+SLEEP = shutil.which("sleep") or "/bin/sleep"
+NOTHING = ConfigDiff((), (), ())
+
+
+@dataclass
+class Instance:
+    folder: Path
+    programs: Path
+    hostd: XmlRpcSupervisor  # through hostd's rpcinterface
+    full: XmlRpcSupervisor  # Supervisor's own reloadConfig
+
+    def write(self, *sections: str) -> None:
+        tmp = self.programs.with_suffix(".tmp")
+        tmp.write_text("".join(sections))
+        os.replace(tmp, self.programs)
+
+    def logs(self, name: str) -> Path:
+        folder = self.folder / "logs" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+
+def program(instance: Instance, name: str, seconds: int = 1000, extra: str = "") -> str:
+    return (
+        f"[program:{name}]\ncommand={SLEEP} {seconds}\n"
+        f'environment=SITE="{name}",WHERE="%(here)s",WHO="%(program_name)s"\n'
+        f"autostart=true\nstartsecs=0\nstopasgroup=true\nkillasgroup=true\n"
+        f"redirect_stderr=true\nstdout_logfile={instance.logs(name)}/app.log\n{extra}"
+    )
+
+
+def start(folder: Path, plugin: bool) -> subprocess.Popen[bytes]:
+    hostd = (
+        "[rpcinterface:hostd]\n"
+        "supervisor.rpcinterface_factory = hostd.edges.supervisor_rpc:make_rpcinterface\n"
+    )
+    (folder / "supervisord.conf").write_text(
+        f"[unix_http_server]\nfile={folder}/s.sock\nchmod=0700\n"
+        f"[supervisord]\nlogfile={folder}/supervisord.log\npidfile={folder}/s.pid\n"
+        f"nodaemon=true\nuser=root\n"
+        "[rpcinterface:supervisor]\n"
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
+        f"{hostd if plugin else ''}[include]\nfiles={folder}/programs.conf\n"
+    )
+    return subprocess.Popen(
+        [str(SUPERVISORD), "-n", "-c", str(folder / "supervisord.conf")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def supervisord(*names: str, plugin: bool = True) -> Iterator[Instance]:
+    with tempfile.TemporaryDirectory(prefix="sr-", dir="/tmp") as name:
+        folder = Path(name)
+        programs = folder / "programs.conf"
+        instance = Instance(
+            folder,
+            programs,
+            XmlRpcSupervisor(folder / "s.sock", 10.0, programs=programs),
+            XmlRpcSupervisor(folder / "s.sock", 10.0),
+        )
+        instance.write(*(program(instance, n) for n in names))
+        proc = start(folder, plugin)
+        try:
+            wait_until(instance.full.is_running, 20, "supervisord answers")
+            yield instance
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def apply(instance: Instance, diff: ConfigDiff) -> None:
+    """What hostd does with a reread's answer: every change made."""
+    for group in (*diff.removed, *diff.changed):
+        instance.hostd.remove(group)
+    for group in (*diff.changed, *diff.added):
+        instance.hostd.add(group)
+
+
+def test_a_partial_reread_answers_as_the_full_one() -> None:
+    with supervisord("alpha", "beta", "gamma") as instance:
+        assert instance.hostd.reload_config() == NOTHING  # the first call reads everything
+        instance.write(
+            program(instance, "alpha"),
+            program(instance, "beta", seconds=2000),  # changed
+            program(instance, "delta"),  # added; gamma removed
+        )
+        partial = instance.hostd.reload_config()
+        assert partial == ConfigDiff(("delta",), ("beta",), ("gamma",))
+        # Supervisor's own reread of the same file finds the same, config for config
+        assert instance.full.reload_config() == partial
+        assert instance.hostd.reload_config() == partial
+        apply(instance, partial)
+        assert instance.full.reload_config() == NOTHING
+        assert instance.hostd.reload_config() == NOTHING
+        running = {name: info.state for name, info in instance.full.all_info().items()}
+        assert running == {"alpha": "RUNNING", "beta": "RUNNING", "delta": "RUNNING"}
+
+
+def test_unchanged_programs_are_not_parsed_again() -> None:
+    """A section that would no longer parse (its log folder is gone) is not parsed
+    again while its text stays the same: only the changed one is."""
+    with supervisord("alpha", "beta") as instance:
+        assert instance.hostd.reload_config() == NOTHING
+        sections = program(instance, "alpha"), program(instance, "beta", seconds=5)
+        shutil.rmtree(instance.logs("alpha"))
+        instance.write(*sections)
+        assert instance.hostd.reload_config() == ConfigDiff((), ("beta",), ())
+        with pytest.raises(SupervisorError, match="alpha"):
+            instance.full.reload_config()  # the full reread parses alpha and refuses
+
+
+def test_a_changed_program_that_does_not_parse_is_refused_and_nothing_is_lost() -> None:
+    with supervisord("alpha", "beta") as instance:
+        assert instance.hostd.reload_config() == NOTHING
+        instance.write(program(instance, "alpha"), program(instance, "beta", extra="startsecs=x\n"))
+        with pytest.raises(SupervisorError, match="program:beta"):
+            instance.hostd.reload_config()
+        instance.write(program(instance, "alpha"), program(instance, "beta", seconds=7))
+        assert instance.hostd.reload_config() == ConfigDiff((), ("beta",), ())
+        assert instance.full.reload_config() == ConfigDiff((), ("beta",), ())
+
+
+def test_a_file_with_other_sections_is_reread_whole() -> None:
+    with supervisord("alpha") as instance:
+        assert instance.hostd.reload_config() == NOTHING
+        group = "[group:pair]\nprograms=alpha,beta\n"
+        instance.write(program(instance, "alpha"), program(instance, "beta"), group)
+        diff = instance.hostd.reload_config()
+        assert diff == instance.full.reload_config()
+        assert set(diff.added) == {"pair"} and set(diff.removed) == {"alpha"}
+
+
+def test_a_supervisord_without_the_rpcinterface_gets_the_full_reread() -> None:
+    with supervisord("alpha", plugin=False) as instance:
+        instance.write(program(instance, "alpha", seconds=3))
+        assert instance.hostd.reload_config() == ConfigDiff((), ("alpha",), ())
+        assert instance.hostd.programs is None  # asked once, then no more
