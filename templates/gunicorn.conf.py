@@ -163,3 +163,22 @@ def child_exit(server, worker):
     if server.pidfile is not None:
         server.pidfile.unlink()
     _exit_now(_status_of(status))
+
+
+def when_ready(server):
+    """gunicorn's hook, in the master once it serves. gunicorn's SIGCHLD handler only
+    queues the signal, and its stop loop reaps workers every 0.1 s; a worker that
+    exits just after the first of those reaps kept its master 0.1 s longer. Once the
+    master is stopping (its listeners are closed), a worker's exit is reaped at once,
+    so that child_exit above ends the master with its last worker."""
+    import signal
+
+    queue = signal.getsignal(signal.SIGCHLD)
+
+    def reap_when_stopping(signum, frame):
+        if callable(queue):
+            queue(signum, frame)
+        if not server.LISTENERS:
+            server.reap_workers()
+
+    signal.signal(signal.SIGCHLD, reap_when_stopping)

@@ -64,12 +64,19 @@ def answers(sock: Path) -> bool:
     return False
 
 
-def stopped(folder: Path, *flags: str, **env: str) -> tuple[int, dict[str, str]]:
-    """Start gunicorn with hostd's config, SIGTERM it once it serves: its exit status,
-    and the traces its processes left (kind.process -> text, process = master|worker)."""
+def stopped(
+    folder: Path, *flags: str, group: bool = False, **env: str
+) -> tuple[int, dict[str, str]]:
+    """Start gunicorn with hostd's config, SIGTERM it once it serves (with `group`, to
+    its whole process group at once, as Supervisor's stopasgroup does): its exit
+    status, and the traces its processes left (kind.process -> text, process =
+    master|worker)."""
     with running(start(folder, HOSTD_CONFIG, *flags, **env)) as proc:
         wait_until(lambda: answers(folder / "app.sock"), 30, "gunicorn serving")
-        proc.send_signal(signal.SIGTERM)
+        if group:
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.send_signal(signal.SIGTERM)
         status = proc.wait(60)
     names = {str(proc.pid): "master"}
     traces = {}
@@ -89,6 +96,20 @@ def test_a_stopped_gunicorn_runs_atexit_and_flushes_files_but_tears_nothing_down
     assert not [kind for kind in traces if kind.startswith("teardown.")]
     # the master ended its stop once its last worker was gone, saying so as halt() does
     assert (folder / "gunicorn.log").read_text().count("Shutting down: Master") == 1
+
+
+def test_a_group_stopped_at_once_ends_as_cleanly(folder: Path) -> None:
+    """Master and worker get the SIGTERM together; the master reaps its worker as it
+    exits (not at its stop loop's next 0.1 s step) and still ends as halt() does."""
+    for _ in range(3):
+        for trace in (folder / "traces").glob("*"):
+            trace.unlink()
+        (folder / "gunicorn.log").unlink(missing_ok=True)
+        status, traces = stopped(folder, "--preload", group=True)
+        assert status == 0
+        assert traces["atexit.master"] == traces["atexit.worker"] == "atexit ran\n"
+        assert not [kind for kind in traces if kind.startswith("teardown.")]
+        assert (folder / "gunicorn.log").read_text().count("Shutting down: Master") == 1
 
 
 def test_an_app_thread_still_running_at_exit_is_waited_for(folder: Path) -> None:
