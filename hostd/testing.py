@@ -146,7 +146,7 @@ class FakeNginx:
         self.served = expected_fingerprint
 
 
-def _options(section: str) -> list[str]:
+def program_options(section: str) -> list[str]:
     """A program section as Supervisor reads it: comments and blank lines left out."""
     return [line for line in section.splitlines() if line.strip() and not line.startswith(";")]
 
@@ -189,10 +189,22 @@ class FakeSupervisor:
         return ConfigDiff(
             added=tuple(sorted(set(wanted) - set(self.running))),
             changed=tuple(
-                sorted(n for n in kept if _options(self.running[n]) != _options(wanted[n]))
+                sorted(
+                    n
+                    for n in kept
+                    if program_options(self.running[n]) != program_options(wanted[n])
+                )
             ),
             removed=tuple(sorted(set(self.running) - set(wanted))),
         )
+
+    def start_early(self, programs: Mapping[str, str]) -> list[str]:
+        started = [group for group in programs if group not in self.running]
+        for group in started:
+            self.calls.append(f"early {group}")
+            self.running[group] = programs[group]
+            self.programs[group] = ProgramInfo(group, "RUNNING", next(self._pids), "", "", 1)
+        return started
 
     def add(self, group: str) -> None:
         self.calls.append(f"add {group}")

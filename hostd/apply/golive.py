@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from hostd.apply.candidate import Renderer
@@ -70,9 +71,36 @@ class GoLive:
         self.apps = apps
         self.events = events
 
+    def start_early(self, sites: Mapping[str, Site], current: Generation) -> frozenset[str]:
+        """Start the web program of each site new to `current` (without a release
+        command: that runs before its app) now, so that it boots while its checks
+        run and its generation is written; the sites started (none where supervisord
+        cannot). `switch` gates them with the rest; `stop_early` ends the ones that
+        did not go live."""
+        new = {n: site for n, site in sites.items() if n not in current.sites and not site.release}
+        if not new:
+            return frozenset()
+        files = self.renderer.files(sites)  # as the generation will have them (cached)
+        on_b = self.renderer.slots_b
+        programs = {
+            web_program(n, slot_of(n, on_b)): web_section(files[program_path(n)], n)
+            for n in sorted(new)
+            if program_path(n) in files
+        }
+        return frozenset(site_of_program(g) for g in self.supervisor.start_early(programs))
+
+    def stop_early(self, early: Collection[str]) -> None:
+        """Stop and forget the early programs of sites the live generation does not have."""
+        if not early:
+            return
+        live = self.generations.live()
+        ours = set(early) - set(live.sites if live else ())
+        if ours:
+            self.remove_programs(ours)
+
     def switch(
         self, sites: Mapping[str, Site], current: Generation, slots_b: frozenset[str] | None = None,
-        back_to: str | None = None,
+        back_to: str | None = None, early: Collection[str] = (),
     ) -> Switched:  # fmt: skip
         """Go live with `sites` (with `slots_b` in slot b; default: as rendered last).
 
@@ -85,7 +113,11 @@ class GoLive:
         stopped and the site stays on its live one: its failure is in `failures`.
         The old slot of a switched site is kept warm for `warm_seconds` (for
         `hostd rollback`), or drains and stops once the traffic left it.
-        `back_to` names a site returning to its previous version (a rollback)."""
+        `back_to` names a site returning to its previous version (a rollback);
+        `early` the new sites `start_early` started. nginx reloads as soon as the
+        first generation is live, while the programs start and the apps are gated:
+        a new site's socket is pointed once its app answers, and the switch goes on
+        once nginx serves the generation too."""
         if slots_b is not None:
             self.renderer.slots_b = slots_b
         on_b = self.renderer.slots_b
@@ -106,23 +138,27 @@ class GoLive:
         self.renderer.slots_b = on_b ^ frozenset(moving)
         kept = kept_warm(current.files, versions, set(first) - moving, now)
         generation = self._write(first, current, {**kept, **trial}, versions)
-        for name in sorted(moving & warm_sites(current.files)):
-            # the previous version, warm in the slot the new one takes: it stops, so
-            # that the new one starts afresh (on new code too, where only code changed)
-            self.supervisor.remove(web_program(name, slot_of(name, on_b)))
-        started = self.start_programs(set(current.sites) | set(sites))
-        try:
-            self.reload_nginx(generation.files)
-        except NginxError as exc:
-            return Switched(generation, {}, exc, frozenset(moving))
-        names = sorted(({site_of_program(g) for g in started} | moving) & set(sites))
-        verified = {n: sites[n] for n in names}
-        failures = self.apps.failures(
-            list(verified.values()), on_b, self.renderer.served_https(verified)
-        )
-        for name in names:
-            if name not in failures and name not in moving:
-                self.sockets.point(name, slot_of(name, on_b))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            reloading = pool.submit(self.reload_nginx, generation.files)
+            for name in sorted(moving & warm_sites(current.files)):
+                # the previous version, warm in the slot the new one takes: it stops, so
+                # that the new one starts afresh (on new code too, where only code changed)
+                self.supervisor.remove(web_program(name, slot_of(name, on_b)))
+            started = self.start_programs(set(current.sites) | set(sites))
+            names = sorted(
+                ({site_of_program(g) for g in started} | moving | set(early)) & set(sites)
+            )
+            verified = {n: sites[n] for n in names}
+            failures = self.apps.failures(
+                list(verified.values()), on_b, self.renderer.served_https(verified)
+            )
+            for name in names:
+                if name not in failures and name not in moving:
+                    self.sockets.point(name, slot_of(name, on_b))
+            try:
+                reloading.result()
+            except NginxError as exc:
+                return Switched(generation, {}, exc, frozenset(moving))
         if not moving:
             return Switched(generation, failures)
         passed = moving - set(failures)

@@ -80,6 +80,12 @@ class Supervisor(Protocol):
     when supervisord refuses the call or cannot be reached."""
 
     def reload_config(self) -> ConfigDiff: ...
+    def start_early(self, programs: Mapping[str, str]) -> list[str]:
+        """Start `programs` (group -> its `[program:x]` section) before a generation
+        names them, where this supervisord can (an embedded one); the groups started.
+        A reread of a generation with the same sections finds them unchanged."""
+        ...
+
     def add(self, group: str) -> None: ...
     def remove(self, group: str) -> None:
         """Stop the group, wait until it is down, forget it."""

@@ -170,6 +170,29 @@ class Reconciler:
         if live is None:
             raise HostdError("no live generation yet: start the instance with `hostd up`")
         candidate = self.preview(only)
+        early = self._start_early(candidate.selection.sites, live)
+        try:
+            return self._apply_candidate(live, candidate, only, early)
+        finally:
+            self.golive.stop_early(early)
+
+    def _start_early(self, sites: Mapping[str, Site], live: Generation) -> frozenset[str]:
+        """New sites boot while they are checked and their generation is written; where
+        that cannot be (their folders, supervisord), they start with the generation,
+        whose checks then say why."""
+        new = {name: site for name, site in sites.items() if name not in live.sites}
+        if not new:
+            return frozenset()
+        try:
+            self.ports.host.prepare(new)
+            return self.golive.start_early(sites, live)
+        except HostdError:
+            return frozenset()
+
+    def _apply_candidate(
+        self, live: Generation, candidate: Preview, only: Collection[str] | None,
+        early: frozenset[str],
+    ) -> ApplyReport:  # fmt: skip
         rejected = dict(candidate.selection.rejected)
         sites = candidate.selection.sites
         if not candidate.plan.is_empty:
@@ -184,7 +207,7 @@ class Reconciler:
         if held:
             sites = reverted(sites, held, live.sites)
             moving -= set(held)
-        switched = self.golive.switch(sites, live, flipped(live_b, moving))
+        switched = self.golive.switch(sites, live, flipped(live_b, moving), early=early)
         failures = {**held, **switched.failures}
         # a new version that failed its gate never went live; others go back now
         if switched.refusal is None and set(switched.failures) - moving:

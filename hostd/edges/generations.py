@@ -170,9 +170,11 @@ class GenerationStore:
         """Make `generation` live, atomically."""
         tmp = self.live_link.with_name(".live.tmp")
         tmp.unlink(missing_ok=True)
-        os.symlink(os.path.relpath(generation.path, self.live_link.parent), tmp)
+        target = os.path.relpath(generation.path, self.live_link.parent)
+        os.symlink(target, tmp)
         os.replace(tmp, self.live_link)
         fsync_dir(self.live_link.parent)
+        self._cached = (target, generation)  # what reading it back would give
 
     def prune(self, keep: int = KEEP_GENERATIONS) -> None:
         """Remove all but the newest `keep` generations, never the live one."""

@@ -82,13 +82,15 @@ class NginxProcess:
         pid = self.pid()
         if pid is None:
             raise NginxError(f"nginx is not running (no live pid in {self.pid_file})")
+        old_workers = accepting_workers(pid)
+        os.kill(pid, signal.SIGHUP)
         if self.main_conf is not None:
+            # checked while the master reloads, for the reason if it refuses (it then
+            # keeps serving the old configuration): not a wait before every reload
             try:
                 self.check(self.main_conf)
             except NginxConfigError as exc:
                 raise NginxError(f"nginx refuses {self.main_conf} with these sites: {exc}") from exc
-        old_workers = accepting_workers(pid)
-        os.kill(pid, signal.SIGHUP)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             # new workers serve, and no old one still takes new connections

@@ -9,7 +9,7 @@ from __future__ import annotations
 import http.client
 import time
 import xmlrpc.client
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,20 @@ class XmlRpcSupervisor:
         with self._call("reread") as rpc:
             [[added, changed, removed]] = rpc.reloadConfig()
         return ConfigDiff(tuple(added), tuple(changed), tuple(removed))
+
+    def start_early(self, programs: Mapping[str, str]) -> list[str]:
+        """Start `programs` (group -> its section) before a generation names them,
+        through hostd's rpcinterface; the groups started (none without it)."""
+        if self.programs is None or not programs:
+            return []
+        try:
+            with self._call("start early", namespace="hostd") as rpc:
+                return [str(group) for group in rpc.addPrograms(dict(programs))]
+        except SupervisorError as exc:
+            if exc.fault != UNKNOWN_METHOD:
+                raise
+            self.programs = None
+            return []
 
     def add(self, group: str) -> None:
         with self._call(f"add {group}") as rpc:

@@ -10,6 +10,11 @@ file hostd writes every program into: it reads the file's text, splits it into i
 `[program:x]` sections, parses only the sections whose text differs from the text
 it parsed last, and answers as `reloadConfig` does: `[[added, changed, removed]]`.
 The first call, and any file with other kinds of section, is a full reread.
+Sections are compared without their comments and blank lines.
+
+`hostd.addPrograms(sections)` starts programs before the file names them (a new
+site boots while hostd checks and writes the generation that will name it); a later
+reread of a file with the same sections finds them unchanged.
 
 This module runs in supervisord's process: it imports only the standard library
 and Supervisor.
@@ -25,6 +30,15 @@ from supervisor.xmlrpc import Faults, RPCError
 
 SECTION = re.compile(r"^\[([^\]\n]+)\][ \t]*$", re.MULTILINE)
 API_VERSION = "1.0"
+
+
+def options_of(section: str) -> str:
+    """A section as Supervisor reads it: comment lines and blank lines left out."""
+    return "".join(
+        line
+        for line in section.splitlines(keepends=True)
+        if line.strip() and not line.lstrip().startswith((";", "#"))
+    )
 
 
 def program_sections(text: str) -> dict[str, str] | None:
@@ -46,7 +60,7 @@ class HostdNamespace:
 
     def __init__(self, supervisord: Any) -> None:
         self.supervisord = supervisord
-        self.parsed: dict[str, str] | None = None  # section -> the text parsed last
+        self.parsed: dict[str, str] | None = None  # section -> its options parsed last
 
     def getAPIVersion(self) -> str:
         """The version of this interface."""
@@ -72,7 +86,9 @@ class HostdNamespace:
                 self._reparse(path, sections)
         except ValueError as exc:
             raise RPCError(Faults.CANT_REREAD, str(exc)) from exc
-        self.parsed = sections
+        self.parsed = {name: options_of(text) for name, text in (sections or {}).items()}
+        if sections is None:
+            self.parsed = None  # the next call reads everything again
         added, changed, removed = self.supervisord.diff_to_active()
         return [[
             [group.name for group in added],
@@ -84,16 +100,8 @@ class HostdNamespace:
         """Replace the configs of the sections that changed, drop those that went."""
         assert self.parsed is not None
         options = self.supervisord.options
-        fresh = [name for name, text in sections.items() if self.parsed.get(name) != text]
-        parser = UnhosedConfigParser()
-        parser.expansions = options.environ_expansions
-        parser.read_string("".join(sections[name] for name in fresh), source=path)
-        parser.section_to_file = dict.fromkeys(fresh, path)
-        groups = {group.name: group for group in options.process_groups_from_parser(parser)}
-        environment = getattr(options.configroot.supervisord, "environment", None) or {}
-        for group in groups.values():  # as supervisord's own read of its config does
-            for process in group.process_configs:
-                process.environment = {**environment, **process.environment}
+        fresh = [n for n, text in sections.items() if self.parsed.get(n) != options_of(text)]
+        groups = self._parse({name: sections[name] for name in fresh}, path)
         kept = {group.name: group for group in options.process_group_configs}
         configs = []
         for name in sections:
@@ -104,6 +112,49 @@ class HostdNamespace:
             configs.append(config)
         options.process_group_configs = configs
         options.configroot.supervisord.process_group_configs = configs
+
+    def _parse(self, sections: dict[str, str], source: str) -> dict[str, Any]:
+        """Group name -> its config, for `sections` (name -> text), parsed as
+        supervisord parses its config file. Raises ValueError."""
+        options = self.supervisord.options
+        parser = UnhosedConfigParser()
+        parser.expansions = options.environ_expansions
+        parser.read_string("".join(sections.values()), source=source)
+        parser.section_to_file = dict.fromkeys(sections, source)
+        groups = {group.name: group for group in options.process_groups_from_parser(parser)}
+        environment = getattr(options.configroot.supervisord, "environment", None) or {}
+        for group in groups.values():  # as supervisord's own read of its config does
+            for process in group.process_configs:
+                process.environment = {**environment, **process.environment}
+        return groups
+
+    def addPrograms(self, sections: dict[str, str]) -> list[str]:
+        """Add and start programs no file names yet (group -> its `[program:x]`
+        section); a group supervisord already has is left as it is.
+
+        @param struct sections  group name -> its section's text
+        @return array result  the groups added
+        """
+        texts = {f"program:{group}": text for group, text in sections.items()}
+        if any(program_sections(text) != {name: text} for name, text in texts.items()):
+            raise RPCError(Faults.INCORRECT_PARAMETERS, "one [program:x] section per group")
+        try:
+            groups = self._parse(texts, "<hostd>")
+        except ValueError as exc:
+            raise RPCError(Faults.CANT_REREAD, str(exc)) from exc
+        options = self.supervisord.options
+        added = []
+        for name, config in groups.items():
+            if name in self.supervisord.process_groups:
+                continue
+            configs = [c for c in options.process_group_configs if c.name != name] + [config]
+            options.process_group_configs = configs
+            options.configroot.supervisord.process_group_configs = configs
+            if self.parsed is not None:
+                self.parsed[f"program:{name}"] = options_of(texts[f"program:{name}"])
+            self.supervisord.add_process_group(config)
+            added.append(name)
+        return added
 
 
 def make_rpcinterface(supervisord: Any, **config: str) -> HostdNamespace:

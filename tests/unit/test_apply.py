@@ -16,7 +16,7 @@ from hostd.core.layout import system_layout
 from hostd.core.report import Outcome
 from hostd.core.site import Site, parse_site
 from hostd.errors import SiteError
-from hostd.testing import MEMORY, FakePorts, in_memory_reconciler
+from hostd.testing import MEMORY, FakePorts, in_memory_reconciler, program_options
 
 
 def site(name: str, version: str = "1", *domains: str) -> Site:
@@ -119,11 +119,8 @@ def test_an_app_that_does_not_start_goes_back(fakes: FakePorts, reconciler: Reco
     alpha = report.result("alpha")
     assert alpha is not None and alpha.held and alpha.detail == "app did not start (FATAL)"
     assert (live_version(reconciler, "alpha"), live_version(reconciler, "beta")) == ("1", "3")
-    assert (
-        fakes.supervisor.running["alpha"]
-        == reconciler.live().files[  # type: ignore[union-attr]
-            "supervisor/programs/alpha.conf"
-        ]
+    assert program_options(fakes.supervisor.running["alpha"]) == program_options(
+        reconciler.live().files["supervisor/programs/alpha.conf"]  # type: ignore[union-attr]
     )
 
 
@@ -187,7 +184,9 @@ def test_nginx_refusing_rolls_everything_back(fakes: FakePorts, reconciler: Reco
     assert report.rolled_back and not report.ok and report.generation == before.id
     assert reconciler.live() == before
     assert set(fakes.supervisor.running) == {"alpha", "beta"}
-    assert fakes.supervisor.running["alpha"] == before.files["supervisor/programs/alpha.conf"]
+    assert program_options(fakes.supervisor.running["alpha"]) == program_options(
+        before.files["supervisor/programs/alpha.conf"]
+    )
     assert outcomes(report) == {"alpha": Outcome.FAILED, "beta": Outcome.UNCHANGED,
                                 "gamma": Outcome.FAILED}  # fmt: skip
     assert report.result("gamma").held is False  # type: ignore[union-attr]
@@ -332,3 +331,41 @@ def test_a_change_of_worker_processes_only_leaves_the_web_program_in_its_slot(
     assert set(fakes.supervisor.running) == {"alpha", "beta"}
     assert "alpha:b" not in fakes.sockets.switches
     assert not [c for c in fakes.supervisor.calls if c in ("remove alpha", "add alpha.slot-b")]
+
+
+def test_a_new_site_starts_before_its_checks_and_keeps_that_program(
+    fakes: FakePorts, reconciler: Reconciler
+) -> None:
+    """gamma's web program starts before its checks run (it boots meanwhile); the
+    generation that names it finds it unchanged, so it is gated, not started again."""
+    fakes.supervisor.calls.clear()
+    checked_before = len(fakes.checker.checked)
+    fakes.sites.files["gamma"] = site("gamma")
+    report = reconciler.apply()
+    assert outcomes(report)["gamma"] is Outcome.ADDED
+    assert fakes.supervisor.calls == ["early gamma"]
+    assert len(fakes.checker.checked) > checked_before  # checked after it started
+    assert ["gamma"] in fakes.apps.verified
+    assert fakes.sockets.pointed["gamma"] == "a"
+
+
+def test_an_early_started_site_that_is_refused_is_stopped(
+    fakes: FakePorts, reconciler: Reconciler
+) -> None:
+    fakes.checker.refused.add("bad.test")
+    fakes.supervisor.calls.clear()
+    fakes.sites.files["gamma"] = site("gamma", "1", "bad.test")
+    report = reconciler.apply()
+    assert outcomes(report)["gamma"] is Outcome.REJECTED
+    assert fakes.supervisor.calls == ["early gamma", "remove gamma"]
+    assert "gamma" not in fakes.supervisor.running
+
+
+def test_a_new_site_with_a_release_command_starts_after_it(
+    fakes: FakePorts, reconciler: Reconciler
+) -> None:
+    fakes.supervisor.calls.clear()
+    fakes.sites.files["gamma"] = with_release("gamma", "1")
+    assert reconciler.apply().ok
+    assert fakes.releases.ran == ["gamma"]
+    assert fakes.supervisor.calls == ["add gamma"]
