@@ -31,9 +31,9 @@ if str(REPO) not in sys.path:
 from hostd.edges.probe import unix_get  # noqa: E402
 from hostd.edges.process import processes_mentioning  # noqa: E402
 from tests.integration import harness  # noqa: E402
-from tests.integration.harness import HostdUp, free_port, site_yaml  # noqa: E402
+from tests.integration.harness import HostdUp, deployed_code, free_port, site_yaml  # noqa: E402
 
-__all__ = ["HostdUp", "free_port", "site_yaml", "unix_get"]
+__all__ = ["HostdUp", "deployed_code", "free_port", "site_yaml", "unix_get"]
 
 PROBE_APP = REPO / "tests" / "apps" / "probe"
 GUNICORN = Path(sys.executable).parent / "gunicorn"

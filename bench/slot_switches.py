@@ -29,6 +29,7 @@ next to the floor measured right then.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -49,6 +50,7 @@ from common import (
     BenchError,
     HostdUp,
     bench_sites,
+    deployed_code,
     domain,
     emit,
     fetch,
@@ -176,12 +178,15 @@ def mode_run(up: HostdUp, app: Path, mode: str, args: argparse.Namespace) -> boo
     return ok
 
 
+DEPLOYS = itertools.count(1)  # the n-th deploy's source (harness.deployed_code)
+
+
 def change(up: HostdUp, app: Path, kind: str, value: str) -> float:
     """One change of `kind` to alpha; seconds from it to the new version serving."""
     source = app / "probe.py"
     original = (PROBE_APP / "probe.py").read_text()
     if kind == "deploy":
-        source.write_text(original.replace("says", f"says ({value})"))
+        source.write_text(deployed_code(original, value, next(DEPLOYS)))
         greeting = json.loads(fetch(up.port, domain("alpha"), "/info")[1])["greeting"]
         want = f"alpha says ({value}) {greeting}\n"
         start = time.perf_counter()
@@ -333,7 +338,7 @@ def breakdown(up: HostdUp, app: Path, args: argparse.Namespace) -> None:
         switched: list[float] = []
         noted = noting(ports.sockets.point, switched)
         ports.sockets.point = noted  # type: ignore[method-assign]
-        (app / "probe.py").write_text(original.replace("says", f"says (breakdown {n})"))
+        (app / "probe.py").write_text(deployed_code(original, f"breakdown {n}", next(DEPLOYS)))
         start = time.perf_counter()
         report = reconciler.apply({"alpha"})
         applies.append(time.perf_counter() - start)

@@ -35,6 +35,7 @@ from common import (
     PROBE_APP,
     BenchError,
     HostdUp,
+    deployed_code,
     domain,
     emit,
     fetch,
@@ -123,7 +124,7 @@ def scenario_run(up: HostdUp, app: Path, scenario: str, args: argparse.Namespace
             change_times.append(time.perf_counter() - started)
             if done.returncode != 0:
                 raise BenchError(f"reload failed: {done.stdout}{done.stderr}")
-            source.write_text(original.replace("says", f"says ({value})"))
+            source.write_text(deployed_code(original, value, n))
             started = time.perf_counter()
             done = up.reload("alpha")
             code_times.append(time.perf_counter() - started)

@@ -214,3 +214,11 @@ def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str
 
 def serves(up: HostdUp, host: str, body: str) -> Callable[[], bool]:
     return lambda: up.get(host).body == body
+
+
+def deployed_code(code: str, label: str, n: int) -> str:
+    """The probe app's `code` answering "says (label)", as its n-th deploy: each n a
+    byte longer. Python trusts a module's .pyc while the source's mtime (in whole
+    seconds) and size match it, so two deploys within one second with sources of
+    the same size would both run the first one's code."""
+    return code.replace("says", f"says ({label})") + "#" * n + "\n"

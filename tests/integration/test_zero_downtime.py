@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from .harness import APPS, HostdUp, site_yaml
+from .harness import APPS, HostdUp, deployed_code, site_yaml
 from .stress import WRK, start_wrk, stop_wrk
 
 pytestmark = pytest.mark.skipif(WRK is None, reason="wrk is not installed (apt-get install wrk)")
@@ -40,7 +40,7 @@ def test_twenty_applies_under_load_drop_no_request(instance: HostdUp) -> None:
             assert (done.returncode, done.stdout.splitlines()[:2]) == (
                 0, ["alpha: unchanged", "beta: changed"]
             ), done.stdout + done.stderr  # fmt: skip
-            source.write_text(code.replace("says", f"says (deploy {n})"))
+            source.write_text(deployed_code(code, f"deploy {n}", n))
             done = instance.reload("alpha")
             assert done.returncode == 0 and "alpha: reloaded" in done.stdout, done.stdout
     finally:
