@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 from hostd.core.program import RUNNING_STATES, ConfigDiff, ProgramInfo
 from hostd.edges.probe import UnixConnection
@@ -70,7 +71,10 @@ class XmlRpcSupervisor:
             yield getattr(proxy, namespace)
         except xmlrpc.client.Fault as exc:
             raise SupervisorError(f"{what}: {exc.faultString}", fault=exc.faultCode) from exc
-        except (OSError, xmlrpc.client.ProtocolError, http.client.HTTPException) as exc:
+        except (
+            OSError, xmlrpc.client.ProtocolError, http.client.HTTPException, ExpatError
+        ) as exc:  # fmt: skip
+            # ExpatError: an answer cut short, by a supervisord that died sending it
             raise SupervisorError(
                 f"{what}: supervisord is not reachable on {self.socket_path}: {exc}"
             ) from exc

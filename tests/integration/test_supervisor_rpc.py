@@ -166,3 +166,36 @@ def test_a_supervisord_without_the_rpcinterface_gets_the_full_reread() -> None:
         instance.write(program(instance, "alpha", seconds=3))
         assert instance.hostd.reload_config() == ConfigDiff((), ("alpha",), ())
         assert instance.hostd.programs is None  # asked once, then no more
+
+
+def test_an_answer_cut_short_is_a_supervisor_error() -> None:
+    """A supervisord killed while it sends an answer leaves half an XML document: the
+    daemon sees a SupervisorError (and starts supervisord again), not a crash."""
+    import socket
+    import threading
+
+    path = Path(tempfile.mkdtemp(prefix="sr-", dir="/tmp")) / "s.sock"
+    body = b"<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><array><data>\n<"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen(1)
+
+    def answer_half() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+
+    thread = threading.Thread(target=answer_half, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(SupervisorError, match="not reachable"):
+            XmlRpcSupervisor(path, 5.0).all_info()
+    finally:
+        thread.join(5)
+        server.close()
+        shutil.rmtree(path.parent)
