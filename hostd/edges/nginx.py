@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -92,7 +93,12 @@ class NginxProcess:
             except NginxConfigError as exc:
                 raise NginxError(f"nginx refuses {self.main_conf} with these sites: {exc}") from exc
         deadline = time.monotonic() + timeout
+        retired = False
         while time.monotonic() < deadline:
+            accepting = accepting_workers(pid)
+            if not retired and accepting - old_workers:
+                retire(old_workers & accepting)
+                retired = True
             # new workers serve, and no old one still takes new connections
             served = self.served_fingerprint() == expected_fingerprint
             if served and not old_workers & accepting_workers(pid):
@@ -100,6 +106,17 @@ class NginxProcess:
             time.sleep(0.01)
         reason = tail(self.error_log, 3) or "no message in the error log"
         raise NginxError(f"nginx did not take the new configuration: {reason}")
+
+
+def retire(workers: set[int]) -> None:
+    """Tell `workers` (of the configuration before a reload) to shut down gracefully
+    as soon as the new workers run: they stop taking connections and finish what they
+    serve. nginx's master tells them the same 0.1 s after it started the new ones;
+    until then they take new connections too (measured: most of them), and answer
+    them with the old configuration."""
+    for worker in workers:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(worker, signal.SIGQUIT)
 
 
 def served_fingerprint_at(address: str, port: int) -> str | None:
