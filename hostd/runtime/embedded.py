@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from hostd.core.layout import Layout
@@ -63,6 +64,7 @@ class EmbeddedRuntime(Daemon):
         self.supervisord: subprocess.Popen[bytes] | None = None
         self.nginx: subprocess.Popen[bytes] | None = None
         self.restart_after = 0.0
+        self.recovering: Recovery | None = None  # a supervisord started again, not up yet
 
     def start_services(self) -> None:
         raise_open_files_limit()  # inherited by nginx and supervisord
@@ -107,11 +109,15 @@ class EmbeddedRuntime(Daemon):
             if self.supervisord is not None and self.supervisord.poll() is not None:
                 daemon, code = "supervisord", self.supervisord.returncode
                 self.say(f"supervisord exited ({code}); starting it again")
-                orphans, sockets = self._apps(), self._sockets()
+                # every gunicorn running now: one that died starting leaves its own too
+                self.recovering = Recovery(self._apps(), self._sockets(), code)
                 self._start_supervisord()
-                self._retire_apps(orphans, sockets)
-                self.reconciler.end_warm_slots()  # started anew: not the old versions
-                self._restarted(daemon, code, self.supervisord.pid)
+                self._recovered()
+            elif self.recovering is not None:
+                daemon = "supervisord"
+                if not self.wired.supervisor.is_running():
+                    raise InstanceError("supervisord is still starting its programs")
+                self._recovered()
             if self.nginx is not None and self.nginx.poll() is not None:
                 daemon, code = "nginx", self.nginx.returncode
                 self.say(f"nginx exited ({code}); starting it again")
@@ -125,6 +131,17 @@ class EmbeddedRuntime(Daemon):
             self.say(f"{exc}; trying again in {RESTART_DELAY:.0f}s")
             self.wired.events.emit("daemon-down", level=logging.ERROR, daemon=daemon,
                                    error=str(exc))  # fmt: skip
+
+    def _recovered(self) -> None:
+        """The supervisord started again answers: the dead one's apps go once the new
+        ones serve. A supervisord slow to start (hundreds of programs on a busy box)
+        is left to start; a later check ends the recovery."""
+        recovery = self.recovering
+        assert recovery is not None and self.supervisord is not None
+        self._retire_apps(recovery.orphans, recovery.sockets)
+        self.reconciler.end_warm_slots()  # started anew: not the old versions
+        self.recovering = None
+        self._restarted("supervisord", recovery.code, self.supervisord.pid)
 
     def _restarted(self, daemon: str, code: int | None, pid: int) -> None:
         self.wired.events.emit("daemon-restarted", level=logging.WARNING, daemon=daemon,
@@ -225,6 +242,16 @@ class EmbeddedRuntime(Daemon):
             self.say(f"stopping {len(strays)} process(es) left behind: {strays}")
             kill_all(strays)
         self.say("stopped")
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """A supervisord that died: the apps it left (pid -> start time), each live
+    site's socket path and the inode bound there then, and its exit code."""
+
+    orphans: dict[int, int]
+    sockets: dict[Path, int | None]
+    code: int | None
 
 
 SHUTDOWN_NOTICED = 0.2  # supervisord takes a SIGTERM in at the end of its loop's turn

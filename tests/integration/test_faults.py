@@ -26,6 +26,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,6 +132,51 @@ def test_supervisord_killed_is_started_again_without_orphans(instance: HostdUp) 
     assert {entry["program"] for entry in instance.status()["sites"].values()} == {"RUNNING"}
     # the new masters own their sockets: a graceful stop of an old one did not unlink them
     assert instance.reload().returncode == 0 and all_serve(instance)
+
+
+def new_supervisord(up: HostdUp, old: int) -> int:
+    """The supervisord `hostd up` starts after `old` died, as soon as it runs (0 if
+    none within 10 s): read from the kernel's list of hostd's children."""
+    assert up.proc is not None
+    children = Path(f"/proc/{up.proc.pid}/task/{up.proc.pid}/children")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for pid in map(int, children.read_text().split()):
+            with contextlib.suppress(OSError):
+                if pid != old and b"supervisord" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return pid
+        time.sleep(0.001)
+    return 0
+
+
+def test_a_supervisord_slow_to_start_again_is_waited_for(instance: HostdUp) -> None:
+    """supervisord killed, and the one hostd starts instead does not answer within
+    its start timeout (frozen here, as one spawning hundreds of programs on a busy
+    box is slow): hostd says so, leaves it to start, and once it answers retires the
+    dead one's apps; the sites are served throughout."""
+    two_sites(instance)
+    old = gunicorns(instance)
+    with reaped(old):
+        dead = pid_of(instance, "supervisord")
+        os.kill(dead, signal.SIGKILL)
+        frozen = new_supervisord(instance, dead)
+        assert frozen
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            wait_until(lambda: "supervisord did not come up within" in instance.log(), 60)
+            assert alive(old) == old and all_serve(instance)  # the orphans still serve
+        finally:
+            os.kill(frozen, signal.SIGCONT)
+        wait_until(lambda: "the old supervisord left" in instance.log(), timeout=30)
+        wait_until(lambda: not alive(old), what="the orphaned gunicorns gone")
+        wait_until(lambda: all_serve(instance), what="both sites serve again")
+    assert pid_of(instance, "supervisord") == frozen  # started once, not again
+    assert len(gunicorns(instance)) == 4
+    lines = (instance.home / "log" / "hostd.log").read_text().splitlines()
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    assert [e["event"] for e in events if e["event"].startswith("daemon-")] == [
+        "daemon-down", "daemon-restarted",
+    ]  # fmt: skip
 
 
 def https_get(port: int, host: str) -> int:
