@@ -19,7 +19,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
-from .harness import TESTS, HostdUp, site_yaml
+from .harness import TESTS, HostdUp, site_yaml, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -80,6 +80,14 @@ def screenshot(driver: WebDriver, name: str) -> None:
     assert driver.save_screenshot(str(ARTIFACTS / name))
 
 
+def programs(instance: HostdUp, *names: str) -> set[str]:
+    """The Supervisor states of these sites' programs, as `hostd status` shows them."""
+    sites = instance.status()["sites"]
+    return {sites[name]["program"] for name in names if name in sites} | (
+        {"absent"} if set(names) - set(sites) else set()
+    )
+
+
 @pytest.mark.timeout(240)
 def test_log_in_see_the_sites_and_reload_one(instance: HostdUp, browser: WebDriver) -> None:
     """An operator logs in, sees both sites and the dashboard itself, sees a pending
@@ -91,6 +99,8 @@ def test_log_in_see_the_sites_and_reload_one(instance: HostdUp, browser: WebDriv
     instance.write_site("gamma", site_yaml(["gamma.localhost"], wsgi="nosuchmodule:app"))
     instance.start()
     assert instance.get("dashboard.localhost", "/healthz").body == "ok\n"
+    # served as soon as they answer; Supervisor says RUNNING 2 s after each started
+    wait_until(lambda: programs(instance, "alpha", "beta", "hostd-dashboard") == {"RUNNING"})
     told = set_password(instance, "operator")
     base = f"http://dashboard.localhost:{instance.port}"
     assert f"log in at {base}/" in told

@@ -123,8 +123,12 @@ def test_a_partial_reread_answers_as_the_full_one() -> None:
         apply(instance, partial)
         assert instance.full.reload_config() == NOTHING
         assert instance.hostd.reload_config() == NOTHING
-        running = {name: info.state for name, info in instance.full.all_info().items()}
-        assert running == {"alpha": "RUNNING", "beta": "RUNNING", "delta": "RUNNING"}
+        running = {"alpha": "RUNNING", "beta": "RUNNING", "delta": "RUNNING"}
+        wait_until(
+            lambda: {n: i.state for n, i in instance.full.all_info().items()} == running,
+            10,
+            "alpha, beta and delta running",
+        )
 
 
 def test_unchanged_programs_are_not_parsed_again() -> None:
