@@ -311,3 +311,12 @@ def main(run: Callable[[], None]) -> None:
         print("harness failure: unexpected error", file=sys.stderr)
         sys.exit(1)
     note(f"done in {time.perf_counter() - began:.0f}s; load {load_average()}")
+
+
+def cpu_ticks(pid: int) -> int | None:
+    """utime + stime of `pid` in clock ticks, or None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])

@@ -26,6 +26,7 @@ Parts (--parts picks some):
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import statistics
@@ -41,6 +42,7 @@ from common import (
     REPO,
     BenchError,
     bench_sites,
+    cpu_ticks,
     domain,
     emit,
     fetch,
@@ -63,7 +65,7 @@ from hostd.edges.fs import write_tree
 from hostd.edges.generations import GenerationStore
 from hostd.edges.host import prepare_site_folders
 from hostd.edges.inputs import load_settings, running_instance
-from hostd.edges.nginx import NginxProcess
+from hostd.edges.nginx import NginxProcess, children_of
 from hostd.edges.process import processes_mentioning, raise_open_files_limit
 from hostd.edges.runner import SubprocessRunner
 from hostd.edges.supervisor import XmlRpcSupervisor, check_config
@@ -305,6 +307,12 @@ def write_site_file(folder: Path, name: str, text: str) -> None:
 # -- rps -----------------------------------------------------------------------------
 
 
+def cpu_used(pids: list[int]) -> float:
+    """Seconds of CPU `pids` have used so far (those still alive)."""
+    ticks = [t for pid in pids if (t := cpu_ticks(pid)) is not None]
+    return sum(ticks) / os.sysconf("SC_CLK_TCK")
+
+
 def requests_per_second(workers: int, seconds: float, rounds: int, connections: int) -> None:
     if WRK is None:
         raise BenchError("wrk is not installed")
@@ -337,8 +345,19 @@ def requests_per_second(workers: int, seconds: float, rounds: int, connections: 
             via: list[float] = []
             straight: list[float] = []
             p99: dict[str, list[float]] = {"nginx": [], "direct": []}
+            master = int((up.home / "run" / "nginx.pid").read_text())
+            bound = gunicorn_argv(site, reconciler.facts)
+            hostd_bind = bound[bound.index("--bind") + 1]
+            kinds: dict[str, Callable[[], list[int]]] = {
+                "nginx": lambda: [master, *children_of(master)],
+                "gunicorn": lambda: processes_mentioning(hostd_bind),
+                "direct": lambda: processes_mentioning(f"127.0.0.1:{port}"),
+            }
+            # CPU per request, microseconds, by process kind and round
+            per_request: dict[str, list[float]] = {kind: [] for kind in kinds}
             for n in range(rounds):
                 for label, target in (("nginx", up.port), ("direct", port)):
+                    before = {kind: cpu_used(pids()) for kind, pids in kinds.items()}
                     wrk = start_wrk(
                         f"http://127.0.0.1:{target}/",
                         domain("hello"),
@@ -348,6 +367,9 @@ def requests_per_second(workers: int, seconds: float, rounds: int, connections: 
                         seconds=seconds,
                     )
                     result = finish_wrk(wrk, timeout=seconds + 60)
+                    used = {k: cpu_used(pids()) - before[k] for k, pids in kinds.items()}
+                    for kind in ("nginx", "gunicorn") if label == "nginx" else ("direct",):
+                        per_request[kind].append(used[kind] / max(1, result.requests) * 1e6)
                     if result.non_2xx or result.errors:
                         note(
                             f"{label} round {n}: {result.non_2xx} non-2xx, "
@@ -372,6 +394,12 @@ def requests_per_second(workers: int, seconds: float, rounds: int, connections: 
                 ratio=f"{ratio:.2f}",
                 goal="0.90",
                 met="yes" if ratio >= 0.9 else "no",
+            )
+            emit(
+                "rps_cpu_per_request",
+                nginx_us=f"{statistics.median(per_request['nginx']):.0f}",
+                app_via_nginx_us=f"{statistics.median(per_request['gunicorn']):.0f}",
+                app_direct_us=f"{statistics.median(per_request['direct']):.0f}",
             )
             nginx_p99 = statistics.median(p99["nginx"])
             direct_p99 = statistics.median(p99["direct"])

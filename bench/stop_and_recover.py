@@ -43,6 +43,7 @@ from common import (
     BenchError,
     HostdUp,
     bench_sites,
+    cpu_ticks,
     domain,
     emit,
     fetch,
@@ -72,15 +73,6 @@ def kind_of(cmdline: bytes) -> str:
         if kind.encode() in words:
             return kind
     return "other"
-
-
-def cpu_ticks(pid: int) -> int | None:
-    """utime + stime of `pid` in clock ticks, or None once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[11]) + int(fields[12])
 
 
 class Census(threading.Thread):
