@@ -33,6 +33,7 @@ from hostd.core.release import Released
 from hostd.core.report import ApplyReport
 from hostd.core.site import Site
 from hostd.edges.runner import Completed
+from hostd.edges.supervisor_rpc import options_of
 from hostd.errors import CommandError, HostdError, LockError, NginxError, SiteError
 
 MEMORY = Path("/hostd-in-memory")
@@ -146,11 +147,6 @@ class FakeNginx:
         self.served = expected_fingerprint
 
 
-def program_options(section: str) -> list[str]:
-    """A program section as Supervisor reads it: comments and blank lines left out."""
-    return [line for line in section.splitlines() if line.strip() and not line.startswith(";")]
-
-
 @dataclass
 class FakeSupervisor:
     """supervisord over the live generation's program files: a reread compares them
@@ -189,11 +185,7 @@ class FakeSupervisor:
         return ConfigDiff(
             added=tuple(sorted(set(wanted) - set(self.running))),
             changed=tuple(
-                sorted(
-                    n
-                    for n in kept
-                    if program_options(self.running[n]) != program_options(wanted[n])
-                )
+                sorted(n for n in kept if options_of(self.running[n]) != options_of(wanted[n]))
             ),
             removed=tuple(sorted(set(self.running) - set(wanted))),
         )

@@ -71,20 +71,17 @@ class GoLive:
         self.apps = apps
         self.events = events
 
-    def start_early(self, sites: Mapping[str, Site], current: Generation) -> frozenset[str]:
-        """Start the web program of each site new to `current` (without a release
-        command: that runs before its app) now, so that it boots while its checks
-        run and its generation is written; the sites started (none where supervisord
-        cannot). `switch` gates them with the rest; `stop_early` ends the ones that
-        did not go live."""
-        new = {n: site for n, site in sites.items() if n not in current.sites and not site.release}
-        if not new:
-            return frozenset()
+    def start_early(self, sites: Mapping[str, Site], names: Collection[str]) -> frozenset[str]:
+        """Start the web program of each of `names` (sites new to the live generation)
+        now, as the generation serving `sites` will name it, so that it boots while
+        its checks run and that generation is written; the sites started (none where
+        supervisord cannot). `switch` gates them with the rest; `stop_early` ends the
+        ones that did not go live."""
         files = self.renderer.files(sites)  # as the generation will have them (cached)
         on_b = self.renderer.slots_b
         programs = {
             web_program(n, slot_of(n, on_b)): web_section(files[program_path(n)], n)
-            for n in sorted(new)
+            for n in sorted(names)
             if program_path(n) in files
         }
         return frozenset(site_of_program(g) for g in self.supervisor.start_early(programs))

@@ -177,15 +177,16 @@ class Reconciler:
             self.golive.stop_early(early)
 
     def _start_early(self, sites: Mapping[str, Site], live: Generation) -> frozenset[str]:
-        """New sites boot while they are checked and their generation is written; where
-        that cannot be (their folders, supervisord), they start with the generation,
-        whose checks then say why."""
-        new = {name: site for name, site in sites.items() if name not in live.sites}
+        """New sites boot while they are checked and their generation is written (not
+        those with a release command: it runs before their app); where that cannot be
+        (their folders, supervisord), they start with the generation, whose checks
+        then say why."""
+        new = {n: site for n, site in sites.items() if n not in live.sites and not site.release}
         if not new:
             return frozenset()
         try:
             self.ports.host.prepare(new)
-            return self.golive.start_early(sites, live)
+            return self.golive.start_early(sites, new)
         except HostdError:
             return frozenset()
 

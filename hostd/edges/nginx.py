@@ -99,9 +99,10 @@ class NginxProcess:
             if not retired and accepting - old_workers:
                 retire(old_workers & accepting)
                 retired = True
-            # new workers serve, and no old one still takes new connections
+            # new workers serve, and no old one still takes new connections (one that
+            # stopped taking them never takes them again)
             served = self.served_fingerprint() == expected_fingerprint
-            if served and not old_workers & accepting_workers(pid):
+            if served and not old_workers & accepting:
                 return
             time.sleep(0.01)
         reason = tail(self.error_log, 3) or "no message in the error log"

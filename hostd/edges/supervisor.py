@@ -88,33 +88,33 @@ class XmlRpcSupervisor:
         except SupervisorError:
             return False
 
+    def _hostd(self, what: str, method: str, *args: Any) -> Any | None:
+        """`method` of hostd's rpcinterface, or None where supervisord has none (and
+        from then on without asking)."""
+        if self.programs is None:
+            return None
+        try:
+            with self._call(what, namespace="hostd") as rpc:
+                return getattr(rpc, method)(*args)
+        except SupervisorError as exc:
+            if exc.fault != UNKNOWN_METHOD:
+                raise
+            self.programs = None
+            return None
+
     def reload_config(self) -> ConfigDiff:
-        if self.programs is not None:
-            try:
-                with self._call("reread", namespace="hostd") as rpc:
-                    [[added, changed, removed]] = rpc.reloadPrograms(str(self.programs))
-                return ConfigDiff(tuple(added), tuple(changed), tuple(removed))
-            except SupervisorError as exc:
-                if exc.fault != UNKNOWN_METHOD:
-                    raise
-                self.programs = None  # a supervisord without hostd's rpcinterface
-        with self._call("reread") as rpc:
-            [[added, changed, removed]] = rpc.reloadConfig()
+        answer = self._hostd("reread", "reloadPrograms", str(self.programs))
+        if answer is None:
+            with self._call("reread") as rpc:
+                answer = rpc.reloadConfig()
+        [[added, changed, removed]] = answer
         return ConfigDiff(tuple(added), tuple(changed), tuple(removed))
 
     def start_early(self, programs: Mapping[str, str]) -> list[str]:
         """Start `programs` (group -> its section) before a generation names them,
         through hostd's rpcinterface; the groups started (none without it)."""
-        if self.programs is None or not programs:
-            return []
-        try:
-            with self._call("start early", namespace="hostd") as rpc:
-                return [str(group) for group in rpc.addPrograms(dict(programs))]
-        except SupervisorError as exc:
-            if exc.fault != UNKNOWN_METHOD:
-                raise
-            self.programs = None
-            return []
+        added = self._hostd("start early", "addPrograms", dict(programs)) if programs else None
+        return [str(group) for group in added or ()]
 
     def add(self, group: str) -> None:
         with self._call(f"add {group}") as rpc:

@@ -29,7 +29,6 @@ from supervisor.options import UnhosedConfigParser
 from supervisor.xmlrpc import Faults, RPCError
 
 SECTION = re.compile(r"^\[([^\]\n]+)\][ \t]*$", re.MULTILINE)
-API_VERSION = "1.0"
 
 
 def options_of(section: str) -> str:
@@ -62,10 +61,6 @@ class HostdNamespace:
         self.supervisord = supervisord
         self.parsed: dict[str, str] | None = None  # section -> its options parsed last
 
-    def getAPIVersion(self) -> str:
-        """The version of this interface."""
-        return API_VERSION
-
     def reloadPrograms(self, path: str) -> list[list[list[str]]]:
         """Reread the programs of `path` (the file every program is in), parsing only
         the sections whose text changed since the last call.
@@ -79,16 +74,15 @@ class HostdNamespace:
         except (OSError, UnicodeDecodeError) as exc:
             raise RPCError(Faults.CANT_REREAD, f"cannot read {path}: {exc}") from exc
         sections = program_sections(text)
+        options = None if sections is None else {n: options_of(t) for n, t in sections.items()}
         try:
-            if sections is None or self.parsed is None:
+            if sections is None or options is None or self.parsed is None:
                 self.supervisord.options.process_config(do_usage=False)
             else:
-                self._reparse(path, sections)
+                self._reparse(path, sections, options)
         except ValueError as exc:
             raise RPCError(Faults.CANT_REREAD, str(exc)) from exc
-        self.parsed = {name: options_of(text) for name, text in (sections or {}).items()}
-        if sections is None:
-            self.parsed = None  # the next call reads everything again
+        self.parsed = options  # None after a file with other sections: read it all again
         added, changed, removed = self.supervisord.diff_to_active()
         return [[
             [group.name for group in added],
@@ -96,13 +90,13 @@ class HostdNamespace:
             [group.name for group in removed],
         ]]  # fmt: skip
 
-    def _reparse(self, path: str, sections: dict[str, str]) -> None:
-        """Replace the configs of the sections that changed, drop those that went."""
+    def _reparse(self, path: str, sections: dict[str, str], options: dict[str, str]) -> None:
+        """Replace the configs of the sections whose options changed, drop those that
+        went (`options`: each section's text as `options_of` gives it)."""
         assert self.parsed is not None
-        options = self.supervisord.options
-        fresh = [n for n, text in sections.items() if self.parsed.get(n) != options_of(text)]
-        groups = self._parse({name: sections[name] for name in fresh}, path)
-        kept = {group.name: group for group in options.process_group_configs}
+        fresh = {n: sections[n] for n, text in options.items() if self.parsed.get(n) != text}
+        groups = self._parse(fresh, path)
+        kept = {group.name: group for group in self.supervisord.options.process_group_configs}
         configs = []
         for name in sections:
             group_name = name.split(":", 1)[1]
@@ -110,8 +104,12 @@ class HostdNamespace:
             if config is None:  # parsed under another name: a full reread sorts it out
                 raise ValueError(f"section [{name}] did not give group {group_name}")
             configs.append(config)
-        options.process_group_configs = configs
-        options.configroot.supervisord.process_group_configs = configs
+        self._set_configs(configs)
+
+    def _set_configs(self, configs: list[Any]) -> None:
+        """What supervisord's next add or diff takes as its configuration."""
+        self.supervisord.options.process_group_configs = configs
+        self.supervisord.options.configroot.supervisord.process_group_configs = configs
 
     def _parse(self, sections: dict[str, str], source: str) -> dict[str, Any]:
         """Group name -> its config, for `sections` (name -> text), parsed as
@@ -142,14 +140,12 @@ class HostdNamespace:
             groups = self._parse(texts, "<hostd>")
         except ValueError as exc:
             raise RPCError(Faults.CANT_REREAD, str(exc)) from exc
-        options = self.supervisord.options
         added = []
         for name, config in groups.items():
             if name in self.supervisord.process_groups:
                 continue
-            configs = [c for c in options.process_group_configs if c.name != name] + [config]
-            options.process_group_configs = configs
-            options.configroot.supervisord.process_group_configs = configs
+            configs = self.supervisord.options.process_group_configs
+            self._set_configs([c for c in configs if c.name != name] + [config])
             if self.parsed is not None:
                 self.parsed[f"program:{name}"] = options_of(texts[f"program:{name}"])
             self.supervisord.add_process_group(config)

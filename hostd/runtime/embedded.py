@@ -113,11 +113,8 @@ class EmbeddedRuntime(Daemon):
                 self.recovering = Recovery(self._apps(), self._sockets(), code)
                 self._start_supervisord()
                 self._recovered()
-            elif self.recovering is not None:
-                daemon = "supervisord"
-                if not self.wired.supervisor.is_running():
-                    raise InstanceError("supervisord is still starting its programs")
-                self._recovered()
+            elif self.recovering is not None and self.wired.supervisor.is_running():
+                self._recovered()  # it was slow to start: said when its start timed out
             if self.nginx is not None and self.nginx.poll() is not None:
                 daemon, code = "nginx", self.nginx.returncode
                 self.say(f"nginx exited ({code}); starting it again")

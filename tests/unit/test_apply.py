@@ -15,8 +15,9 @@ from hostd.core.generation import nginx_site_path
 from hostd.core.layout import system_layout
 from hostd.core.report import Outcome
 from hostd.core.site import Site, parse_site
+from hostd.edges.supervisor_rpc import options_of
 from hostd.errors import SiteError
-from hostd.testing import MEMORY, FakePorts, in_memory_reconciler, program_options
+from hostd.testing import MEMORY, FakePorts, in_memory_reconciler
 
 
 def site(name: str, version: str = "1", *domains: str) -> Site:
@@ -119,7 +120,7 @@ def test_an_app_that_does_not_start_goes_back(fakes: FakePorts, reconciler: Reco
     alpha = report.result("alpha")
     assert alpha is not None and alpha.held and alpha.detail == "app did not start (FATAL)"
     assert (live_version(reconciler, "alpha"), live_version(reconciler, "beta")) == ("1", "3")
-    assert program_options(fakes.supervisor.running["alpha"]) == program_options(
+    assert options_of(fakes.supervisor.running["alpha"]) == options_of(
         reconciler.live().files["supervisor/programs/alpha.conf"]  # type: ignore[union-attr]
     )
 
@@ -184,7 +185,7 @@ def test_nginx_refusing_rolls_everything_back(fakes: FakePorts, reconciler: Reco
     assert report.rolled_back and not report.ok and report.generation == before.id
     assert reconciler.live() == before
     assert set(fakes.supervisor.running) == {"alpha", "beta"}
-    assert program_options(fakes.supervisor.running["alpha"]) == program_options(
+    assert options_of(fakes.supervisor.running["alpha"]) == options_of(
         before.files["supervisor/programs/alpha.conf"]
     )
     assert outcomes(report) == {"alpha": Outcome.FAILED, "beta": Outcome.UNCHANGED,
