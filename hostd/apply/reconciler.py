@@ -366,6 +366,18 @@ class Reconciler:
         kept = kept_warm(live.files, versions, live.sites, time.time())
         return sorted(warm_sites(live.files) - warm_sites(kept))
 
+    def failing_apps(self, names: Collection[str]) -> dict[str, str]:
+        """Site -> why its live app does not answer, for each of `names` that does not
+        within the start timeout; each asked as an apply's check asks a new version,
+        through the slot its generation names. For apps started anew by a supervisord
+        started again. Raises SupervisorError."""
+        live = self.live()
+        if live is None:
+            return {}
+        sites = [live.sites[name] for name in names if name in live.sites]
+        on_b = sites_on_b(live.files, live.sites)
+        return self.ports.apps.failures(sites, on_b, self.renderer.served_https(live.sites))
+
     def end_warm_slots(self) -> list[str]:
         """Stop every warm slot; the sites whose slot stopped. For a supervisord
         started afresh: it started them anew, on whatever code is on disk now, so

@@ -45,13 +45,18 @@ class SocketLinks:
         before = self.pointed(site)
         if before == slot:
             return
-        target = self.layout.slot_socket(site, slot)
-        fresh = link.with_name(f".{link.name}.{slot}.new")
         try:
-            fresh.unlink(missing_ok=True)
-            os.symlink(target.name, fresh)  # relative: the slot sockets sit beside it
-            os.replace(fresh, link)
+            link_to(link, self.layout.slot_socket(site, slot).name)
         except OSError as exc:
             raise HostdError(f"cannot point {link} at slot {slot}: {exc}") from exc
         if before is not None and settle:
             time.sleep(self.settle)
+
+
+def link_to(link: Path, name: str) -> None:
+    """Make `link` a symlink to `name` beside it, in one rename (a connect through
+    it finds the old target or the new one). Raises OSError."""
+    fresh = link.with_name(f".{link.name}.new")
+    fresh.unlink(missing_ok=True)
+    os.symlink(name, fresh)  # relative: the sockets sit beside their link
+    os.replace(fresh, link)

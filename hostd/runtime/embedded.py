@@ -16,7 +16,6 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from hostd.core.layout import Layout
@@ -38,8 +37,17 @@ from hostd.edges.process import (
     stop,
 )
 from hostd.edges.runner import SubprocessRunner
+from hostd.edges.slot_link import SETTLE
 from hostd.errors import HostdError, InstanceError, SupervisorError
 from hostd.runtime.daemon import Applied, Daemon, Say
+from hostd.runtime.recovery import (
+    Recovery,
+    hand_back,
+    leftover_aside,
+    remove_aside,
+    retire,
+    set_aside,
+)
 
 DAEMON_START_TIMEOUT = 20.0
 # supervisord answers only once it has spawned every program of the live generation:
@@ -86,6 +94,8 @@ class EmbeddedRuntime(Daemon):
             pids = self._leftovers()
         if pids:
             kill_all(pids)
+        for path in leftover_aside(self.layout):  # a recovery it did not finish
+            path.unlink(missing_ok=True)
 
     def _leftovers(self) -> list[int]:
         return sorted({p for m in daemon_markers(self.layout) for p in processes_mentioning(m)})
@@ -110,7 +120,7 @@ class EmbeddedRuntime(Daemon):
                 daemon, code = "supervisord", self.supervisord.returncode
                 self.say(f"supervisord exited ({code}); starting it again")
                 # every gunicorn running now: one that died starting leaves its own too
-                self.recovering = Recovery(self._apps(), self._sockets(), code)
+                self.recovering = Recovery(self._apps(), self._set_aside(), code)
                 self._start_supervisord()
                 self._recovered()
             elif self.recovering is not None and self.wired.supervisor.is_running():
@@ -130,12 +140,19 @@ class EmbeddedRuntime(Daemon):
                                    error=str(exc))  # fmt: skip
 
     def _recovered(self) -> None:
-        """The supervisord started again answers: the dead one's apps go once the new
-        ones serve. A supervisord slow to start (hundreds of programs on a busy box)
-        is left to start; a later check ends the recovery."""
+        """The supervisord started again answers: once the new apps answer on their
+        sockets, the sites go back to them and the dead one's apps stop
+        (`hostd.runtime.recovery`). A supervisord slow to start (hundreds of programs
+        on a busy box) is left to start; a later check ends the recovery."""
         recovery = self.recovering
         assert recovery is not None and self.supervisord is not None
-        self._retire_apps(recovery.orphans, recovery.sockets)
+        self._await_new_apps(recovery.aside)
+        hand_back(self.layout, recovery.aside)
+        if recovery.orphans:
+            time.sleep(SETTLE)  # the orphans answer what was queued on them
+            left = retire(recovery.orphans)
+            self.say(f"stopped {len(left)} process(es) the old supervisord left: {left}")
+        remove_aside(recovery.aside.values())
         self.reconciler.end_warm_slots()  # started anew: not the old versions
         self.recovering = None
         self._restarted("supervisord", recovery.code, self.supervisord.pid)
@@ -149,37 +166,24 @@ class EmbeddedRuntime(Daemon):
         pids = processes_mentioning(daemon_markers(self.layout)[0])
         return {pid: start for pid in pids if (start := start_time(pid)) is not None}
 
-    def _sockets(self) -> dict[Path, int | None]:
-        """Each live site's socket path and the inode bound there now."""
+    def _set_aside(self) -> dict[str, Path]:
+        """Each live site served by its orphan from aside (`hostd.runtime.recovery`);
+        those of a recovery under way stay where they are."""
+        if self.recovering is not None:
+            return self.recovering.aside
         live = self.reconciler.live()
-        paths = [self.layout.site_socket(name) for name in (live.sites if live else {})]
-        return {path: _inode(path) for path in paths}
+        return set_aside(self.layout, live.sites if live else ())
 
-    def _retire_apps(self, orphans: dict[int, int], sockets: dict[Path, int | None]) -> None:
-        """Kill the apps a dead supervisord left, once the new one has started theirs
-        and every site's socket path is bound by its new gunicorn (the orphans serve
-        until then: killed earlier, a site whose new gunicorn is slow to bind answers
-        502 in between).
-
-        SIGKILL, not TERM: a gunicorn master that stops gracefully unlinks its socket
-        path, which by then belongs to its successor.
-        """
-        if not orphans:
-            return
-        supervisor = self.wired.supervisor
-        deadline = time.monotonic() + DAEMON_START_TIMEOUT
-        while time.monotonic() < deadline and not self.stopping.is_set():
-            with contextlib.suppress(SupervisorError):
-                states = {info.state for info in supervisor.all_info().values()}
-                rebound = all(_inode(path) != inode for path, inode in sockets.items())
-                if not states & {"STOPPED", "STARTING"} and rebound:
-                    break
-            time.sleep(0.05)
-        left = [pid for pid, start in orphans.items() if start_time(pid) == start]
-        self.say(f"stopping {len(left)} process(es) the old supervisord left: {left}")
-        for pid in left:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    def _await_new_apps(self, aside: dict[str, Path]) -> None:
+        """Wait until the new app of each site set aside answers on its own socket,
+        as an apply's check asks it; one that does not within the start timeout is
+        said (its site goes back to it all the same: its orphan must stop)."""
+        try:
+            failures = self.reconciler.failing_apps(aside)
+        except SupervisorError as exc:
+            failures = {"every site": str(exc)}
+        for name, reason in sorted(failures.items()):
+            self.say(f"{name}: its app did not answer after supervisord started again: {reason}")
 
     # -- the two daemons ---------------------------------------------------------
 
@@ -241,16 +245,6 @@ class EmbeddedRuntime(Daemon):
         self.say("stopped")
 
 
-@dataclass(frozen=True)
-class Recovery:
-    """A supervisord that died: the apps it left (pid -> start time), each live
-    site's socket path and the inode bound there then, and its exit code."""
-
-    orphans: dict[int, int]
-    sockets: dict[Path, int | None]
-    code: int | None
-
-
 SHUTDOWN_NOTICED = 0.2  # supervisord takes a SIGTERM in at the end of its loop's turn
 
 
@@ -267,13 +261,6 @@ def stop_programs_at_once(supervisord: subprocess.Popen[bytes]) -> None:
         if info is not None and info.ppid == supervisord.pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-
-
-def _inode(path: Path) -> int | None:
-    try:
-        return path.stat().st_ino
-    except OSError:
-        return None
 
 
 def _last(log: Path) -> str:

@@ -36,7 +36,7 @@ from hostd.edges.nginx import accepting_workers
 from hostd.edges.process import group_members, kill_all
 
 from .harness import HostdUp, serves, site_yaml, wait_until
-from .stress import self_signed
+from .stress import WRK, self_signed, start_wrk, stop_wrk
 
 ALPHA, BETA = "alpha says hello\n", "beta says hello\n"
 
@@ -129,9 +129,53 @@ def test_supervisord_killed_is_started_again_without_orphans(instance: HostdUp) 
         wait_until(lambda: not alive(old), what="the orphaned gunicorns gone")
         wait_until(lambda: all_serve(instance), what="both sites serve again")
     assert len(gunicorns(instance)) == 4
-    assert {entry["program"] for entry in instance.status()["sites"].values()} == {"RUNNING"}
+    # the new apps served before Supervisor's startsecs had passed
+    wait_until(lambda: programs(instance) == {"RUNNING"}, what="both programs RUNNING")
     # the new masters own their sockets: a graceful stop of an old one did not unlink them
     assert instance.reload().returncode == 0 and all_serve(instance)
+
+
+@pytest.mark.skipif(WRK is None, reason="wrk is not installed (apt-get install wrk)")
+def test_a_supervisord_killed_under_load_drops_no_request(instance: HostdUp) -> None:
+    """supervisord SIGKILLed while wrk keeps alpha busy, alpha's app taking 6 s to
+    import: the orphans answer until the new apps do, so wrk counts no error, no
+    non-2xx and no request over its 2 s timeout; the new apps serve afterwards."""
+    slow = {"PROBE_BOOT_SECONDS": "6"}
+    instance.write_site("alpha", site_yaml(["alpha.test"], env=slow))
+    instance.write_site("beta", site_yaml(["beta.test"]))
+    instance.start()
+    old = gunicorns(instance)
+    masters = {name: instance.pid(name) for name in ("alpha", "beta")}
+    url = f"http://127.0.0.1:{instance.port}/"
+    with reaped(old):
+        wrk = start_wrk(url, "alpha.test", instance.root, connections=4, seconds=120,
+                        pause_ms=1)  # fmt: skip
+        try:
+            time.sleep(1.0)
+            os.kill(pid_of(instance, "supervisord"), signal.SIGKILL)
+            wait_until(lambda: "the old supervisord left" in instance.log(), timeout=60)
+            wait_until(lambda: served_by(instance, "alpha.test") != masters["alpha"],
+                       what="alpha's new app serving")  # fmt: skip
+            time.sleep(1.0)
+        finally:
+            result = stop_wrk(wrk)
+        print(result.output)
+        wait_until(lambda: not alive(old), what="the orphaned gunicorns gone")
+    assert result.requests > 500, "wrk hardly ran: no load to speak of"
+    assert (result.non_2xx, result.errors) == (0, 0), result.socket_errors
+    assert result.statuses == {200: result.requests}
+    assert all_serve(instance)
+    assert all(instance.pid(name) not in (None, masters[name]) for name in masters)
+    assert not list((instance.home / "run").glob(".*.orphan"))  # the sockets set aside
+
+
+def served_by(up: HostdUp, host: str) -> int:
+    """The pid of the gunicorn master whose worker answered."""
+    return int(up.get(host, "/info").json()["master_pid"])
+
+
+def programs(up: HostdUp) -> set[str]:
+    return {entry["program"] for entry in up.status()["sites"].values()}
 
 
 def new_supervisord(up: HostdUp, old: int) -> int:

@@ -6,6 +6,8 @@ import time
 from flask import Flask, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+time.sleep(float(os.environ.get("PROBE_BOOT_SECONDS", "0")))  # an app slow to import
+
 app = Flask(__name__)
 app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
 
