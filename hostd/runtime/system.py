@@ -42,6 +42,10 @@ class SystemRuntime(Daemon):
         os.chmod(self.layout.state_dir, 0o755)
 
     def start_services(self) -> None:
+        # the first look, before the first apply: a daemon that stops while it runs
+        # (its sites served already) is seen to stop
+        self.daemons_seen = self._daemons()
+        self.daemons_next = time.monotonic() + DAEMONS_EVERY
         for change in install_hooks(self.layout):
             self.say(change)
         boot = self.reconciler.boot()
@@ -59,13 +63,16 @@ class SystemRuntime(Daemon):
         if time.monotonic() < self.daemons_next:
             return
         self.daemons_next = time.monotonic() + DAEMONS_EVERY
-        now = {"nginx": _running(self.layout.nginx_pid),
-               "supervisord": _running(self.layout.supervisord_pid)}  # fmt: skip
+        now = self._daemons()
         for event, fields in daemon_changes(self.daemons_seen or {}, now):
             what = "stopped" if event == "daemon-down" else f"runs again (pid {fields['pid']})"
             self.say(f"{fields['daemon']} {what}")
             self.wired.events.emit(event, level=logging.WARNING, **fields)
         self.daemons_seen = now
+
+    def _daemons(self) -> dict[str, int | None]:
+        return {"nginx": _running(self.layout.nginx_pid),
+                "supervisord": _running(self.layout.supervisord_pid)}  # fmt: skip
 
     def sites_changed(self) -> None:
         """Debian's daily logrotate rotates every live site's logs; systemd-tmpfiles
