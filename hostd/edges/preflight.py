@@ -12,9 +12,6 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
-import dns.exception
-import dns.resolver
-
 from hostd.edges.probe import tcp_get
 
 TOKEN_PREFIX = "hostd-preflight-"
@@ -28,6 +25,10 @@ def addresses(domain: str, resolver: str) -> list[str]:
         except socket.gaierror:
             return []
         return sorted({str(info[4][0]) for info in infos})
+    # dnspython costs every command ~30 ms to import; only a set resolver needs it
+    import dns.exception
+    import dns.resolver
+
     host, _, port = resolver.rpartition(":")
     client = dns.resolver.Resolver(configure=False)
     client.nameservers = [host]
