@@ -36,8 +36,11 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-def spawn(argv: Sequence[str], *, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start `argv` in its own session, output appended to `log`."""
+def spawn(
+    argv: Sequence[str], *, env: Mapping[str, str], log: Path, pass_fds: Sequence[int] = ()
+) -> subprocess.Popen[bytes]:
+    """Start `argv` in its own session, output appended to `log`, with the descriptors
+    `pass_fds` left open for it."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         try:
@@ -49,6 +52,7 @@ def spawn(argv: Sequence[str], *, env: Mapping[str, str], log: Path) -> subproce
                 env=dict(env),
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
+                pass_fds=tuple(pass_fds),
             )
         except OSError as exc:
             raise CommandError(argv, None, str(exc)) from exc
@@ -162,6 +166,16 @@ def kill_all(pids: Sequence[int], timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(pid_alive(pid) for pid in pids):
             time.sleep(0.05)
+
+
+def still_running(pids: Sequence[int], timeout: float) -> list[int]:
+    """Those of `pids` that have not exited within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    left = [pid for pid in pids if pid_alive(pid)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.02)
+        left = [pid for pid in left if pid_alive(pid)]
+    return left
 
 
 def pid_alive(pid: int) -> bool:

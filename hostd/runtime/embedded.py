@@ -22,8 +22,10 @@ from hostd.core.layout import Layout
 from hostd.core.render import served_fingerprint
 from hostd.core.settings import Settings
 from hostd.edges.host import tool
+from hostd.edges.listeners import close_all, inherited_env, take_listeners
 from hostd.edges.logfiles import tail
 from hostd.edges.logrotate import rotate
+from hostd.edges.nginx import accepting_workers, retire
 from hostd.edges.process import (
     daemon_environment,
     group_members,
@@ -34,6 +36,7 @@ from hostd.edges.process import (
     raise_open_files_limit,
     spawn,
     start_time,
+    still_running,
     stop,
 )
 from hostd.edges.runner import SubprocessRunner
@@ -45,7 +48,7 @@ from hostd.runtime.recovery import (
     hand_back,
     leftover_aside,
     remove_aside,
-    retire,
+    retire_orphans,
     set_aside,
 )
 
@@ -55,6 +58,7 @@ DAEMON_START_TIMEOUT = 20.0
 SPAWN_ALLOWANCE = 0.25  # seconds per live site
 RESTART_DELAY = 5.0  # after a daemon failed to start again
 LEFTOVER_TIMEOUT = 45.0
+OLD_WORKERS_FINISH = 10.0  # seconds a dead nginx's workers have for their requests
 
 
 def daemon_markers(layout: Layout) -> list[str]:
@@ -128,10 +132,7 @@ class EmbeddedRuntime(Daemon):
             if self.nginx is not None and self.nginx.poll() is not None:
                 daemon, code = "nginx", self.nginx.returncode
                 self.say(f"nginx exited ({code}); starting it again")
-                # its workers outlive it, holding the port with the old configuration
-                kill_all(group_members(self.nginx.pid, "nginx"))
-                live = self.reconciler.live()
-                self._start_nginx(served_fingerprint(live.files) if live else None)
+                self._replace_nginx(group_members(self.nginx.pid, "nginx"))
                 self._restarted(daemon, code, self.nginx.pid)
         except HostdError as exc:
             self.restart_after = time.monotonic() + RESTART_DELAY
@@ -150,12 +151,34 @@ class EmbeddedRuntime(Daemon):
         hand_back(self.layout, recovery.aside)
         if recovery.orphans:
             time.sleep(SETTLE)  # the orphans answer what was queued on them
-            left = retire(recovery.orphans)
+            left = retire_orphans(recovery.orphans)
             self.say(f"stopped {len(left)} process(es) the old supervisord left: {left}")
         remove_aside(recovery.aside.values())
         self.reconciler.end_warm_slots()  # started anew: not the old versions
         self.recovering = None
         self._restarted("supervisord", recovery.code, self.supervisord.pid)
+
+    def _replace_nginx(self, workers: list[int]) -> None:
+        """Start nginx in place of a dead master whose `workers` outlive it, serving on
+        its ports with the old configuration: the new one takes their listening
+        sockets (`hostd.edges.listeners`), and they stop gracefully once it runs, so
+        no connection is refused in between. Where the sockets cannot be taken, the
+        workers stop first (they hold the ports the new nginx binds)."""
+        sockets = take_listeners(workers)
+        if not sockets:
+            kill_all(workers)
+        live = self.reconciler.live()
+        try:
+            self._start_nginx(served_fingerprint(live.files) if live else None, sockets)
+        except HostdError:
+            kill_all(workers)  # the next attempt binds the ports afresh
+            raise
+        finally:
+            close_all(sockets)
+        if sockets:
+            self.say(f"the new nginx took over the sockets of {len(workers)} old worker(s)")
+            retire(set(workers))  # they finish what they serve
+            kill_all(still_running(workers, OLD_WORKERS_FINISH))
 
     def _restarted(self, daemon: str, code: int | None, pid: int) -> None:
         self.wired.events.emit("daemon-restarted", level=logging.WARNING, daemon=daemon,
@@ -197,7 +220,10 @@ class EmbeddedRuntime(Daemon):
         timeout = DAEMON_START_TIMEOUT + SPAWN_ALLOWANCE * len(live.sites if live else ())
         self._wait_for("supervisord", self.supervisord, supervisor.is_running, timeout)
 
-    def _start_nginx(self, fingerprint: str | None) -> None:
+    def _start_nginx(self, fingerprint: str | None, sockets: list[int] | None = None) -> None:
+        """Start nginx and wait until it serves `fingerprint`; with `sockets` (listening
+        sockets taken from a dead master's workers), until its own workers accept on
+        them (the old ones answer the fingerprint too)."""
         argv = [
             tool("nginx"),
             "-p",
@@ -205,11 +231,18 @@ class EmbeddedRuntime(Daemon):
             "-c",
             str(self.layout.nginx_conf),
         ]
+        env = {**daemon_environment(os.environ), **inherited_env(sockets or ())}
         self.nginx = spawn(
-            argv, env=daemon_environment(os.environ), log=self.layout.log_root / "nginx.out"
+            argv, env=env, log=self.layout.log_root / "nginx.out", pass_fds=sockets or ()
         )
-        nginx = self.wired.nginx
-        self._wait_for("nginx", self.nginx, lambda: nginx.served_fingerprint() == fingerprint)
+        nginx, master = self.wired.nginx, self.nginx.pid
+
+        def ready() -> bool:
+            if sockets and not accepting_workers(master):
+                return False
+            return nginx.served_fingerprint() == fingerprint
+
+        self._wait_for("nginx", self.nginx, ready)
 
     def _wait_for(
         self, name: str, proc: subprocess.Popen[bytes], ready: Callable[[], bool],

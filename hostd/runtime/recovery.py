@@ -76,7 +76,7 @@ def hand_back(layout: Layout, aside: dict[str, Path]) -> None:
                 link_to(link, path.name)
 
 
-def retire(orphans: dict[int, int]) -> list[int]:
+def retire_orphans(orphans: dict[int, int]) -> list[int]:
     """Stop the dead supervisord's apps that still run (pids reused since are left
     alone); the pids stopped."""
     left = {pid for pid, start in orphans.items() if start_time(pid) == start}

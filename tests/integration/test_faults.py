@@ -116,6 +116,32 @@ def test_nginx_killed_is_started_again_and_serves(instance: HostdUp) -> None:
     assert all_serve(instance)
 
 
+@pytest.mark.skipif(WRK is None, reason="wrk is not installed (apt-get install wrk)")
+def test_an_nginx_master_killed_under_load_drops_no_request(instance: HostdUp) -> None:
+    """nginx's master SIGKILLed while wrk keeps alpha busy: its workers go on serving
+    until the nginx started in its place takes over their listening sockets, so wrk
+    counts no error and no non-2xx."""
+    two_sites(instance)
+    master = pid_of(instance, "nginx")
+    workers = set(accepting_workers(master))
+    url = f"http://127.0.0.1:{instance.port}/"
+    with reaped(workers):
+        wrk = start_wrk(url, "alpha.test", instance.root, connections=4, seconds=120,
+                        pause_ms=1, close=True)  # fmt: skip
+        try:
+            time.sleep(1.0)
+            os.kill(master, signal.SIGKILL)
+            wait_until(lambda: pid_of(instance, "nginx") not in (0, master), what="a new nginx")
+            wait_until(lambda: not alive(workers), what="the old workers gone")
+            time.sleep(1.0)
+        finally:
+            result = stop_wrk(wrk)
+        print(result.output)
+    assert result.requests > 500, "wrk hardly ran: no load to speak of"
+    assert (result.non_2xx, result.errors) == (0, 0), result.socket_errors
+    assert all_serve(instance)
+
+
 def test_supervisord_killed_is_started_again_without_orphans(instance: HostdUp) -> None:
     """SIGKILL of supervisord: started again with the apps; the orphaned old apps are stopped."""
     two_sites(instance)

@@ -19,7 +19,13 @@ import pytest
 from hostd.core.layout import Layout, embedded_layout
 from hostd.edges.process import start_time
 from hostd.edges.slot_link import SocketLinks
-from hostd.runtime.recovery import hand_back, leftover_aside, remove_aside, retire, set_aside
+from hostd.runtime.recovery import (
+    hand_back,
+    leftover_aside,
+    remove_aside,
+    retire_orphans,
+    set_aside,
+)
 
 
 @pytest.fixture
@@ -122,7 +128,7 @@ def test_orphans_retire_masters_killed_workers_let_finish(tmp_path: Path) -> Non
         assert bystander_start is not None
         orphans[bystander.pid] = bystander_start + 1  # as if the pid had been reused
 
-        assert retire(orphans) == sorted((master.pid, worker))
+        assert retire_orphans(orphans) == sorted((master.pid, worker))
         assert master.wait(5) == -signal.SIGKILL
         assert finished.read_text() == "finished"
         assert bystander.poll() is None
