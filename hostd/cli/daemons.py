@@ -1,4 +1,4 @@
-"""`hostd up` and `hostd watch`: the two long-running commands."""
+"""`hostd up` and `hostd watch`, the two long-running commands, and `hostd restart`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hostd.cli.common import home_of, out, root_of
 from hostd.core.layout import layout_for
 from hostd.core.report import ApplyReport, report_lines
 from hostd.core.settings import with_overrides
-from hostd.edges.inputs import load_settings
-from hostd.errors import UsageError
+from hostd.edges.inputs import load_settings, running_instance
+from hostd.errors import EXIT_OK, UsageError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -32,6 +32,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
         "watch", parents=[common], help="the system-mode daemon (what hostd.service runs)"
     )
     watch.set_defaults(handler=run_watch)
+    restart = sub.add_parser(
+        "restart", parents=[common],
+        help="restart the running hostd in place: nginx, supervisord and the sites run on",
+    )  # fmt: skip
+    restart.add_argument("--timeout", type=float, default=300.0,
+                         help="seconds to wait for it to serve again (default 300)")  # fmt: skip
+    restart.set_defaults(handler=run_restart)
 
 
 def run_up(args: argparse.Namespace) -> int:
@@ -62,6 +69,16 @@ def run_watch(args: argparse.Namespace) -> int:
         layout, settings, say=lambda t: out(f"hostd: {t}"), applied=news_printer()
     )
     return runtime.run()
+
+
+def run_restart(args: argparse.Namespace) -> int:
+    from hostd.runtime.restart import restart_running
+
+    layout, _ = running_instance(home_of(args), root_of(args))
+    pid, took = restart_running(layout, args.timeout)
+    out(f"hostd (pid {pid}) restarted in place in {took:.2f}s; nginx, supervisord and "
+        "the sites ran on")  # fmt: skip
+    return EXIT_OK
 
 
 def news_printer() -> Callable[[ApplyReport], None]:

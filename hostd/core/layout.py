@@ -118,6 +118,11 @@ class Layout:
         return self.run_dir / "up.json"
 
     @property
+    def handover_file(self) -> Path:
+        """Written by a daemon restarting in place: the daemons its next self keeps."""
+        return self.run_dir / "handover.json"
+
+    @property
     def nginx_pid(self) -> Path:
         return self.machine.nginx_pid if self.machine else self.run_dir / "nginx.pid"
 

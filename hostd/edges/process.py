@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from hostd.errors import CommandError
 
@@ -58,7 +59,58 @@ def spawn(
             raise CommandError(argv, None, str(exc)) from exc
 
 
-def stop(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
+class Child(Protocol):
+    """A daemon this process runs: one it started (a `subprocess.Popen`) or one it
+    kept across a restart in place (`Adopted`)."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def returncode(self) -> int | None: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def send_signal(self, sig: int) -> None: ...
+    def kill(self) -> None: ...
+
+
+class Adopted:
+    """A child this process has from before it exec'd itself (`hostd restart`): the
+    same process, still its child (an exec keeps the pid), with Popen's ways to ask
+    and tell it."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped already, or not ours
+                self.returncode = -signal.SIGKILL if not pid_alive(self.pid) else None
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0)
+            time.sleep(0.02)
+        return code
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def stop(proc: Child, sig: int, timeout: float) -> None:
     """Send `sig`, wait up to `timeout`, then SIGKILL."""
     if proc.poll() is not None:
         return

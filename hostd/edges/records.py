@@ -254,3 +254,19 @@ def read_up(layout: Layout) -> UpRecord | None:
 
 def write_up(layout: Layout, record: UpRecord) -> None:
     _write(layout.runtime_file, {**asdict(record), "sites_dir": str(record.sites_dir)}, 0o644)
+
+
+# -- handover.json: the daemons a `hostd up` restarting in place keeps ----------------
+
+
+def write_handover(layout: Layout, daemons: dict[str, int]) -> None:
+    """Record the pids of the daemons (name -> pid) the process exec'd next keeps."""
+    _write(layout.handover_file, daemons, 0o600)
+
+
+def take_handover(layout: Layout) -> dict[str, int]:
+    """The daemons a restart in place handed over (name -> pid; {} if none or
+    damaged); the record is gone afterwards: it is good for one start."""
+    data = _table(_read(layout.handover_file))
+    layout.handover_file.unlink(missing_ok=True)
+    return {str(k): v for k, v in data.items() if isinstance(v, int) and v > 1}

@@ -7,7 +7,8 @@ supervisord, the system one plugs into the machine's.
 Loop: a change in the sites folder applies again (debounced, latest state wins,
 one apply at a time; a burst's first complete write applies at once), so do SIGHUP
 and a rescan every minute; crash-looping
-programs are checked every second; SIGINT/SIGTERM end it.
+programs are checked every second; SIGINT/SIGTERM end it; SIGUSR2 restarts it in
+place (`hostd.runtime.restart`).
 
 Signal handlers take no lock: they set a `Flag` (a plain attribute) and Python's
 wakeup fd (`signal.set_wakeup_fd`) writes a byte into a pipe the loop sleeps on; the
@@ -44,6 +45,7 @@ from hostd.edges.watcher import SiteWatcher, env_files
 from hostd.errors import HostdError
 from hostd.runtime.guard import ProgramGuard
 from hostd.runtime.metrics import serving_figures
+from hostd.runtime.restart import exec_self
 from hostd.runtime.wiring import Wired, make_cert_manager, wire
 
 Say = Callable[[str], None]
@@ -109,6 +111,8 @@ class Daemon:
         self.applied = applied
         self.stopping = Flag()
         self.apply_wanted = Flag()
+        self.restart_wanted = Flag()  # SIGUSR2: `hostd restart`
+        self.handing_over = False  # the loop ended for a restart in place
         self.wakeup = Wakeup()
         self.debouncer = Debouncer()
         self.debouncer_lock = threading.Lock()
@@ -156,6 +160,15 @@ class Daemon:
     def stop_services(self) -> None:
         """On the way out."""
 
+    def may_restart(self) -> bool:
+        """Whether a restart in place may happen now (else it waits for a later turn)."""
+        return True
+
+    def hand_over(self) -> None:
+        """On the way out to a restart in place (`hostd.runtime.restart`): what serves
+        the sites is left running for the next self."""
+        self.stop_services()
+
     def sites_changed(self) -> None:
         """After an apply that changed which sites or versions are live."""
 
@@ -165,7 +178,8 @@ class Daemon:
     # -- life cycle ----------------------------------------------------------------
 
     def run(self) -> int:
-        """Serve until SIGINT or SIGTERM; the exit code is 0 after a clean stop."""
+        """Serve until SIGINT or SIGTERM; the exit code is 0 after a clean stop. On
+        SIGUSR2 it restarts in place instead: this process exec's itself."""
         lock = claim_instance(self.layout.up_lock)
         previous_wakeup = -1
         try:
@@ -180,12 +194,17 @@ class Daemon:
             finally:
                 if self.watcher is not None:
                     self.watcher.stop()
-                self.stop_services()
+                if self.handing_over:
+                    self.hand_over()
+                else:
+                    self.stop_services()
         finally:
             signal.set_wakeup_fd(previous_wakeup)
             self.wakeup.close()
             self.layout.runtime_file.unlink(missing_ok=True)
             os.close(lock)
+        if self.handing_over:
+            exec_self()
         return 0
 
     def _install_signals(self) -> int:
@@ -198,10 +217,14 @@ class Daemon:
         def on_hup(signum: int, frame: FrameType | None) -> None:
             self.apply_wanted.set()
 
+        def on_usr2(signum: int, frame: FrameType | None) -> None:
+            self.restart_wanted.set()
+
         previous = signal.set_wakeup_fd(self.wakeup.write_fd, warn_on_full_buffer=False)
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
+        signal.signal(signal.SIGUSR2, on_usr2)
         return previous
 
     def prepare_folders(self) -> None:
@@ -320,6 +343,10 @@ class Daemon:
                 timeout = self.debouncer.wait(time.monotonic(), 0.25)
             self.wakeup.sleep(timeout)
             if self.stopping.is_set():
+                break
+            if self.restart_wanted.is_set() and self.may_restart():
+                self.say("restarting in place")
+                self.handing_over = True
                 break
             if self.watcher is not None:
                 self.watcher.rearm()  # the folder vanished, came back or was replaced

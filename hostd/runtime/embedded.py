@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,9 +26,12 @@ from hostd.edges.logfiles import tail
 from hostd.edges.logrotate import rotate
 from hostd.edges.nginx import accepting_workers, retire
 from hostd.edges.process import (
+    Adopted,
+    Child,
     daemon_environment,
     group_members,
     kill_all,
+    proc_cmdline,
     proc_pids,
     proc_stat,
     processes_mentioning,
@@ -39,6 +41,7 @@ from hostd.edges.process import (
     still_running,
     stop,
 )
+from hostd.edges.records import take_handover, write_handover
 from hostd.edges.runner import SubprocessRunner
 from hostd.edges.slot_link import SETTLE
 from hostd.errors import HostdError, InstanceError, SupervisorError
@@ -73,18 +76,66 @@ class EmbeddedRuntime(Daemon):
         self, layout: Layout, settings: Settings, say: Say, applied: Applied, *, watch: bool = True
     ) -> None:
         super().__init__(layout, settings, say, applied, watch=watch)
-        self.supervisord: subprocess.Popen[bytes] | None = None
-        self.nginx: subprocess.Popen[bytes] | None = None
+        self.supervisord: Child | None = None
+        self.nginx: Child | None = None
         self.restart_after = 0.0
         self.recovering: Recovery | None = None  # a supervisord started again, not up yet
 
     def start_services(self) -> None:
         raise_open_files_limit()  # inherited by nginx and supervisord
+        if self._take_over():
+            return
         self._reap_leftovers()
         boot = self.reconciler.boot()
         self.say(f"serving generation {boot.id} ({len(boot.sites)} last good sites) while starting")
         self._start_supervisord()
         self._start_nginx(served_fingerprint(boot.files))
+
+    def _take_over(self) -> bool:
+        """After a restart in place: carry on with the nginx and supervisord the
+        process before the exec ran (still its children), as they are; True if both
+        were handed over and run. One without the other is stopped, with what it
+        runs, and everything starts afresh."""
+        handed = take_handover(self.layout)
+        markers = {
+            "nginx": str(self.layout.nginx_conf),
+            "supervisord": str(self.layout.supervisord_conf),
+        }
+        kept = {
+            name: Adopted(pid)
+            for name, pid in handed.items()
+            if name in markers and _our_child(pid, markers[name])
+        }
+        self.nginx, self.supervisord = kept.get("nginx"), kept.get("supervisord")
+        if len(kept) != len(markers) or not self.wired.supervisor.is_running():
+            if kept:
+                self.say("a restart in place left only part of what served: starting afresh")
+                self.stop_services()
+            self.nginx = self.supervisord = None
+            return False
+        boot = self.reconciler.boot()
+        self.say(
+            f"restarted in place: kept nginx (pid {kept['nginx'].pid}) and supervisord "
+            f"(pid {kept['supervisord'].pid}); serving generation {boot.id}"
+        )
+        for problem in self.reconciler.resume():
+            self.say(f"not serving the live generation yet: {problem}")
+        return True
+
+    def may_restart(self) -> bool:
+        return self.recovering is None  # a supervisord started again: done first
+
+    def hand_over(self) -> None:
+        """Leave nginx and supervisord running for the next self, or stop them (and
+        so it starts afresh) if one is down."""
+        daemons = {"nginx": self.nginx, "supervisord": self.supervisord}
+        running = {n: proc for n, proc in daemons.items() if proc and proc.poll() is None}
+        if len(running) < 2:
+            self.stop_services()
+            return
+        write_handover(self.layout, {name: proc.pid for name, proc in running.items()})
+        self.say(f"leaving nginx (pid {running['nginx'].pid}) and supervisord "
+                 f"(pid {running['supervisord'].pid}) running for the restart")  # fmt: skip
 
     def _reap_leftovers(self) -> None:
         """Wait for (then kill) daemons a killed earlier run of this home left stopping."""
@@ -245,7 +296,7 @@ class EmbeddedRuntime(Daemon):
         self._wait_for("nginx", self.nginx, ready)
 
     def _wait_for(
-        self, name: str, proc: subprocess.Popen[bytes], ready: Callable[[], bool],
+        self, name: str, proc: Child, ready: Callable[[], bool],
         timeout: float = DAEMON_START_TIMEOUT,
     ) -> None:  # fmt: skip
         deadline = time.monotonic() + timeout
@@ -259,15 +310,12 @@ class EmbeddedRuntime(Daemon):
                 return
             time.sleep(0.05)
 
-    def _stop_apps_at_once(self, supervisord: subprocess.Popen[bytes]) -> None:
-        stop_programs_at_once(supervisord)
-
     def stop_services(self) -> None:
         """Stop nginx, then supervisord and its programs; kill anything left."""
         if self.nginx is not None:
             stop(self.nginx, signal.SIGQUIT, 10)
         if self.supervisord is not None:
-            self._stop_apps_at_once(self.supervisord)
+            stop_programs_at_once(self.supervisord)
             stop(self.supervisord, signal.SIGTERM, 60)
         strays = [
             pid for marker in daemon_markers(self.layout) for pid in processes_mentioning(marker)
@@ -281,7 +329,7 @@ class EmbeddedRuntime(Daemon):
 SHUTDOWN_NOTICED = 0.2  # supervisord takes a SIGTERM in at the end of its loop's turn
 
 
-def stop_programs_at_once(supervisord: subprocess.Popen[bytes]) -> None:
+def stop_programs_at_once(supervisord: Child) -> None:
     """SIGTERM to supervisord (from then on it restarts nothing), then to every program
     it runs at once: supervisord alone stops one group after another, and with one
     group per site 300 sites took a minute."""
@@ -294,6 +342,13 @@ def stop_programs_at_once(supervisord: subprocess.Popen[bytes]) -> None:
         if info is not None and info.ppid == supervisord.pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+
+
+def _our_child(pid: int, marker: str) -> bool:
+    """True if `pid` is a child of this process whose command line names `marker`."""
+    stat = proc_stat(pid)
+    command = proc_cmdline(pid) or b""
+    return stat is not None and stat.ppid == os.getpid() and marker.encode() in command
 
 
 def _last(log: Path) -> str:
