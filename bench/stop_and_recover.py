@@ -17,14 +17,20 @@ recover  N sites live; supervisord is killed with SIGKILL (its gunicorns live on
          supervisord and every site answers 200 from a new gunicorn. Goal: every
          window under 0.3 s.
 
+inplace  N sites live; `hostd restart` (hostd exec's itself and keeps nginx,
+         supervisord and the gunicorns) while `--sampled` sites are polled: the time
+         it reports, the longest window, and how many sites kept their gunicorn
+         master. Goal: under 10 s, no failed poll.
+
   /tmp/v/bin/python bench/stop_and_recover.py [--sites 300] [--sampled 10]
-                                  [--parts stop,restart,recover]
+                                  [--parts stop,restart,recover,inplace]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -313,11 +319,38 @@ def recover(sites: int, sampled: int) -> None:
         )
 
 
+def in_place(sites: int, sampled: int) -> None:
+    """`hostd restart` while `sampled` sites are polled: its time, and their windows."""
+    names = bench_sites(sites)
+    with instance(names) as up:
+        masters = {name: entry["pid"] for name, entry in up.status()["sites"].items()}
+        pollers = [Poller(up.port, name) for name in list(names)[:: max(1, sites // sampled)]]
+        for poller in pollers:
+            poller.start()
+        time.sleep(1.0)
+        done = up.hostd("restart")
+        if done.returncode != 0:
+            raise BenchError(f"hostd restart failed: {done.stdout}{done.stderr}")
+        took = float(re.search(r"in place in ([\d.]+)s", done.stdout).group(1))  # type: ignore[union-attr]
+        time.sleep(1.0)
+        for poller in pollers:
+            poller.done.set()
+        for poller in pollers:
+            poller.join(15)
+        after = up.status()["sites"]
+        kept = sum(after[name]["pid"] == pid for name, pid in masters.items())
+        windows = [poller.longest for poller in pollers]
+        emit(f"restart_in_place_{sites}", seconds=secs(took), sampled=len(pollers),
+             window_max=secs(max(windows)), failed_polls=sum(p.failed_polls for p in pollers),
+             polls=sum(p.polls for p in pollers), masters_kept=f"{kept}/{sites}",
+             goal="< 10 s, no failed poll", met=yes(took < 10.0 and max(windows) == 0))  # fmt: skip
+
+
 def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=300)
     parser.add_argument("--sampled", type=int, default=10)
-    parser.add_argument("--parts", default="stop,restart,recover")
+    parser.add_argument("--parts", default="stop,restart,recover,inplace")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     if parts & {"stop", "restart"}:
@@ -333,6 +366,8 @@ def run() -> None:
         restart(args.sites, boot_floor)
     if "recover" in parts:
         recover(args.sites, args.sampled)
+    if "inplace" in parts:
+        in_place(args.sites, args.sampled)
     note("figures are wall times on this machine; see bench/README.md")
 
 
