@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grp
+import json
 import os
 import shutil
 import signal
@@ -141,6 +142,32 @@ def test_stopping_watch_keeps_the_sites_serving_and_a_restart_converges(
         assert "alpha: unchanged" in done.stdout and "beta: unchanged" in done.stdout
     finally:
         watch.stop()
+
+
+def test_hostd_restart_execs_watch_in_place(machine: Machine) -> None:
+    """`hostd restart` of `hostd watch`: the same process carries on, the site's
+    gunicorn is untouched, and the new self applies what changed meanwhile."""
+    app = app_copy(machine)
+    write_site(machine, "alpha", site_yaml(["alpha.test"], root=app) + ROOT_USER)
+    watch = Watch(machine)
+    try:
+        watch.start()
+        assert watch.proc is not None
+        before = watch.hostd("status", "--json").stdout
+        done = watch.hostd("restart")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "restarted in place" in done.stdout
+        assert watch.proc.poll() is None
+        assert _alpha_pid(before) == _alpha_pid(watch.hostd("status", "--json").stdout)
+        write_site(machine, "beta", site_yaml(["beta.test"], root=app) + ROOT_USER)
+        wait_until(lambda: get(machine, "beta.test") == "beta says hello\n", what="beta")
+        assert "restarting in place" in watch.output.read_text()
+    finally:
+        watch.stop()
+
+
+def _alpha_pid(status_json: str) -> int:
+    return int(json.loads(status_json)["sites"]["alpha"]["pid"])
 
 
 def test_a_site_whose_user_does_not_exist_is_rejected(machine: Machine) -> None:
