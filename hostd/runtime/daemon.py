@@ -194,7 +194,7 @@ class Daemon:
             finally:
                 if self.watcher is not None:
                     self.watcher.stop()
-                if self.handing_over:
+                if self._restarting():
                     self.hand_over()
                 else:
                     self.stop_services()
@@ -203,9 +203,13 @@ class Daemon:
             self.wakeup.close()
             self.layout.runtime_file.unlink(missing_ok=True)
             os.close(lock)
-        if self.handing_over:
+        if self._restarting():
             exec_self()
         return 0
+
+    def _restarting(self) -> bool:
+        """The loop ended for a restart in place, and no stop came since."""
+        return self.handing_over and not self.stopping.is_set()
 
     def _install_signals(self) -> int:
         """Handlers that only set flags; the wakeup fd ends the loop's sleep. Returns

@@ -2,9 +2,13 @@
 
 Start: claim the home, serve the last good sites under the current settings,
 start supervisord and nginx as children, then run the shared daemon loop
-(`hostd.runtime.daemon`). A daemon that dies is started again, and what it left running
-(nginx workers holding the port, gunicorns of a dead supervisord) is stopped;
+(`hostd.runtime.daemon`). A daemon that dies is started again without a gap, and what
+it left running stops once its successor serves: a dead nginx's workers, whose
+listening sockets the new one takes over; a dead supervisord's gunicorns, which
+serve from aside until the new ones answer (`hostd.runtime.recovery`).
 SIGINT/SIGTERM stop nginx, supervisord and every gunicorn. Nothing outlives it.
+SIGUSR2 (`hostd restart`) leaves both running and exec's hostd, whose next self
+takes them over (`hostd.runtime.restart`).
 """
 
 from __future__ import annotations
