@@ -159,3 +159,10 @@ class LockError(HostdError):
 class SitesFolderError(HostdError):
     """The sites folder cannot be trusted to say which sites exist (missing, unreadable,
     or empty while sites are live): an apply keeps the last good sites."""
+
+
+def error_line(exc: HostdError, command: str) -> str:
+    """How `hostd COMMAND` says the error that ended it."""
+    if isinstance(exc, UsageError):
+        return f"hostd {command}: error: {exc}"
+    return f"hostd: error: {exc}"

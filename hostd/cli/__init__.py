@@ -13,43 +13,28 @@ dashboard's user store for `hostd dashboard passwd`; nothing imports the CLI.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
-from hostd.cli import (
-    apply,
-    auth,
-    authoring,
-    certs,
-    daemons,
-    dashboard,
-    doctor,
-    export,
-    figures,
-    inspect,
-    logs,
-    maintenance,
-    rollback,
-)
-from hostd.cli import init as init_command
-from hostd.cli.common import common_options
-from hostd.errors import EXIT_INTERRUPTED, EXIT_OK, HostdError, UsageError
+from hostd.cli.options import common_options
+from hostd.errors import EXIT_INTERRUPTED, EXIT_OK, HostdError, error_line
 
 GROUPS = (
-    daemons,
-    apply,
-    rollback,
-    inspect,
-    certs,
-    logs,
-    dashboard,
-    auth,
-    authoring,
-    maintenance,
-    figures,
-    export,
-    doctor,
-    init_command,
+    "daemons",
+    "apply",
+    "rollback",
+    "inspect",
+    "certs",
+    "logs",
+    "dashboard",
+    "auth",
+    "authoring",
+    "maintenance",
+    "figures",
+    "export",
+    "doctor",
+    "init",
 )
 
 
@@ -59,22 +44,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = common_options()
-    for group in GROUPS:
-        group.register(sub, common)
+    for name in GROUPS:  # imported here: `hostd reload SITE` may not need them at all
+        importlib.import_module(f"hostd.cli.{name}").register(sub, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["reload"]:
+        from hostd.cli.handoff import reload_by_daemon
+
+        handed = reload_by_daemon(given[1:])
+        if handed is not None:
+            return handed
+    args = build_parser().parse_args(given)
     try:
         code: int = args.handler(args)
         return code
-    except UsageError as exc:
-        command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
-        print(f"hostd {command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except HostdError as exc:
-        print(f"hostd: error: {exc}", file=sys.stderr)
+        command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+        print(error_line(exc, command), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

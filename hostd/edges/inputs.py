@@ -23,8 +23,8 @@ from hostd.core.settings import Settings, default_settings, parse_settings, with
 from hostd.core.site import Site, is_site_file, parse_site, site_name
 from hostd.core.static_rule import protected_folders, static_refusal
 from hostd.edges.envfile import with_secrets
-from hostd.edges.fs import instance_running
 from hostd.edges.host import own_venv, package_root
+from hostd.edges.locks import instance_running
 from hostd.edges.maintenance import with_pauses
 from hostd.edges.records import read_folder_identity, read_up, write_folder_identity
 from hostd.edges.system_sites import with_system_refused

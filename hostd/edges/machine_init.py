@@ -22,8 +22,9 @@ from hostd.core.init_text import EXAMPLE_NAME, EXAMPLE_SITE, hostd_toml
 from hostd.core.layout import Layout
 from hostd.core.logrotate import render_logrotate
 from hostd.core.tmpfiles import render_tmpfiles
-from hostd.edges.fs import instance_running, write_atomic
+from hostd.edges.fs import write_atomic
 from hostd.edges.init_record import read_record, record_path, remember_created
+from hostd.edges.locks import instance_running
 from hostd.edges.machine_config import install_hooks, machine_of
 from hostd.errors import InstanceError
 

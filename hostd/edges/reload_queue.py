@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hostd.edges.fs import held_lock, write_atomic
+from hostd.edges.fs import write_atomic
+from hostd.edges.locks import held_lock
 
 # the lines to print in each output form ("text", "json"), and whether the apply was ok
 Applied = tuple[dict[str, list[str]], bool]

@@ -34,18 +34,21 @@ from hostd.core.alerts import expiring
 from hostd.core.crashloop import CrashLoopGuard
 from hostd.core.layout import Layout
 from hostd.core.report import ApplyReport, Outcome
-from hostd.core.settings import Settings
+from hostd.core.settings import Settings, with_overrides
 from hostd.core.site import Site, Tls
 from hostd.core.timing import Debouncer
 from hostd.edges.certstore import read_certificate
-from hostd.edges.fs import claim_instance
-from hostd.edges.inputs import builtin_site
+from hostd.edges.inputs import builtin_site, load_settings
+from hostd.edges.locks import claim_instance
 from hostd.edges.records import HEALED, UpRecord, forget_healings, write_up
+from hostd.edges.reload_inbox import Reply, answer, pending
+from hostd.edges.reload_inbox import prepare as prepare_inbox
 from hostd.edges.watcher import SiteWatcher, env_files
-from hostd.errors import HostdError
+from hostd.errors import EXIT_ERROR, HostdError, error_line
 from hostd.runtime.guard import ProgramGuard
 from hostd.runtime.metrics import serving_figures
-from hostd.runtime.restart import exec_self
+from hostd.runtime.reloads import reload_named
+from hostd.runtime.restart import HANDLED_SIGNALS, exec_self
 from hostd.runtime.wiring import Wired, make_cert_manager, wire
 
 Say = Callable[[str], None]
@@ -112,6 +115,7 @@ class Daemon:
         self.stopping = Flag()
         self.apply_wanted = Flag()
         self.restart_wanted = Flag()  # SIGUSR2: `hostd restart`
+        self.reloads_wanted = Flag()  # SIGUSR1: `hostd reload SITE` requests wait
         self.handing_over = False  # the loop ended for a restart in place
         self.wakeup = Wakeup()
         self.debouncer = Debouncer()
@@ -224,11 +228,18 @@ class Daemon:
         def on_usr2(signum: int, frame: FrameType | None) -> None:
             self.restart_wanted.set()
 
+        def on_usr1(signum: int, frame: FrameType | None) -> None:
+            self.reloads_wanted.set()
+
         previous = signal.set_wakeup_fd(self.wakeup.write_fd, warn_on_full_buffer=False)
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
         signal.signal(signal.SIGUSR2, on_usr2)
+        signal.signal(signal.SIGUSR1, on_usr1)
+        # blocked across a restart in place's exec (`exec_self`), where their default
+        # would end the process: what arrived meanwhile is taken now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
         return previous
 
     def prepare_folders(self) -> None:
@@ -236,6 +247,7 @@ class Daemon:
         for folder in (layout.state_dir, layout.log_root, layout.acme_webroot, layout.sites_dir):
             folder.mkdir(parents=True, exist_ok=True)
         layout.run_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+        prepare_inbox(layout.run_dir)
         (layout.nginx_prefix / "tmp").mkdir(parents=True, exist_ok=True)
         forget_healings(layout.state_dir / HEALED)  # status shows what this start heals
 
@@ -254,6 +266,7 @@ class Daemon:
                 listen=http.listen,
                 http_port=http.port,
                 https_port=http.https_port,
+                reloads=True,
             ),
         )
         dashboard = self.settings.dashboard
@@ -293,6 +306,27 @@ class Daemon:
             self.certs_wanted = True
             self.sites_changed()
         self.applied(report)
+
+    def answer_reloads(self) -> None:
+        """Answer each `hostd reload SITE…` waiting (`hostd.edges.reload_inbox`) as the
+        command would have, with the settings hostd.toml has now."""
+        for request in pending(self.layout.run_dir):
+            try:
+                http = self.settings.http
+                settings = with_overrides(
+                    load_settings(self.layout.config_file, self.layout.mode),
+                    listen=http.listen, http_port=http.port, https_port=http.https_port,
+                )  # fmt: skip
+                reply = reload_named(self.layout, settings, request.sites, request.json)
+            except HostdError as exc:
+                reply = Reply([], [error_line(exc, "reload")], exc.exit_code)
+            except Exception as exc:  # the daemon carries on; the command says why
+                logger.exception("a handed reload failed unexpectedly")
+                reply = Reply([], [f"hostd: error: the reload failed: {exc!r}"], EXIT_ERROR)
+            try:
+                answer(self.layout.run_dir, request, reply)
+            except OSError as exc:
+                self.say(f"could not answer hostd reload {' '.join(request.sites)}: {exc}")
 
     def tend_certificates(self) -> None:
         """Get or renew what `tls: auto` sites need; apply once if any changed."""
@@ -370,6 +404,9 @@ class Daemon:
                 self.apply(reread=reread)
                 reread = False
                 next_rescan = time.monotonic() + RESCAN_EVERY
+            if self.reloads_wanted.is_set():
+                self.reloads_wanted.clear()
+                self.answer_reloads()
             self.check_services()
             if time.monotonic() >= next_guard:
                 self.program_guard.look()

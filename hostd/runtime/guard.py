@@ -13,7 +13,7 @@ from hostd.core.layout import Layout
 from hostd.core.slots import live_programs
 from hostd.core.timing import iso_time
 from hostd.edges.events import EventLog
-from hostd.edges.fs import held_lock
+from hostd.edges.locks import held_lock
 from hostd.edges.records import crash_loops_path, write_crash_loops
 from hostd.edges.supervisor import XmlRpcSupervisor
 from hostd.errors import LockError, SupervisorError

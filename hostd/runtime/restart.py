@@ -24,11 +24,18 @@ from hostd.edges.process import pid_alive
 from hostd.edges.records import read_up
 from hostd.errors import InstanceError
 
+# the signals the daemon handles: blocked across the exec (the mask is inherited) until
+# the next self has its handlers, since their default would end the process
+HANDLED_SIGNALS = frozenset(
+    {signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2}
+)
+
 
 def exec_self() -> None:
     """Replace this process by a new run of the same hostd command (never returns)."""
     sys.stdout.flush()
     sys.stderr.flush()
+    signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
     os.execv(sys.executable, [sys.executable, "-m", "hostd", *sys.argv[1:]])
 
 

@@ -24,10 +24,10 @@ from hostd.edges.certbot import CertbotCommand
 from hostd.edges.certstore import CertFolder
 from hostd.edges.checker import ScratchChecker
 from hostd.edges.events import EventLog
-from hostd.edges.fs import FileLock
 from hostd.edges.generations import GenerationStore
 from hostd.edges.host import Gunicorns, LocalHost, host_facts, tool
 from hostd.edges.inputs import SiteFolder, builtin_site
+from hostd.edges.locks import FileLock
 from hostd.edges.nginx import NginxProcess
 from hostd.edges.notifier import Notifier
 from hostd.edges.preflight import HttpPreflight
