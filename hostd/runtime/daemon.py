@@ -116,6 +116,7 @@ class Daemon:
         self.apply_wanted = Flag()
         self.restart_wanted = Flag()  # SIGUSR2: `hostd restart`
         self.reloads_wanted = Flag()  # SIGUSR1: `hostd reload SITE` requests wait
+        self.reloads_wanted.set()  # and those a self before a restart in place left
         self.handing_over = False  # the loop ended for a restart in place
         self.wakeup = Wakeup()
         self.debouncer = Debouncer()

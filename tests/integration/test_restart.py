@@ -79,6 +79,29 @@ def test_a_restart_reads_hostd_toml_again(instance: HostdUp) -> None:
     assert {k: after[k] for k in before} == before
 
 
+def test_a_reload_asked_during_a_restart_in_place_is_answered(instance: HostdUp) -> None:
+    """`hostd reload alpha` sent while hostd restarts: answered by one self or the
+    next (the request waits in run/reloads/, the signal is held across the exec)."""
+    instance.write_site("alpha", site_yaml(["alpha.test"]))
+    instance.start()
+    assert instance.proc is not None
+    argv = [sys.executable, "-m", "hostd"]
+    home = ["--home", str(instance.home)]
+    env = instance.environ()
+    for _ in range(3):
+        restart = subprocess.Popen([*argv, "restart", *home], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
+        time.sleep(0.2)
+        reload = subprocess.run([*argv, "reload", "alpha", *home], capture_output=True,
+                                text=True, env=env, timeout=120)  # fmt: skip
+        said, _ = restart.communicate(timeout=120)
+        assert restart.returncode == 0, said
+        assert reload.returncode == 0, reload.stdout + reload.stderr
+        assert "alpha: reloaded" in reload.stdout
+    assert instance.proc.poll() is None
+    assert instance.get("alpha.test").body == "alpha says hello\n"
+
+
 def test_a_stale_handover_record_is_not_trusted(instance: HostdUp) -> None:
     """run/handover.json naming processes that are not this hostd's children (left by a
     restart that never came back, say): `hostd up` starts afresh and leaves them be."""
