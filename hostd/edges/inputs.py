@@ -379,12 +379,16 @@ def running_instance(home: Path | None, root: Path = Path("/")) -> tuple[Layout,
         hint = f"hostd up --home {home}" if home else "systemctl start hostd"
         raise InstanceError(f"no hostd instance is running on {layout.home} (start it: {hint})")
     layout = replace(layout, sites_dir=record.sites_dir)
-    settings = load_settings(layout.config_file, layout.mode)
-    settings = with_overrides(
-        settings, listen=record.listen, http_port=record.http_port,
-        https_port=record.https_port,
+    return layout, served_settings(layout, record.listen, record.http_port, record.https_port)
+
+
+def served_settings(layout: Layout, listen: str, http_port: int, https_port: int) -> Settings:
+    """hostd.toml as read now, with the address and ports the instance serves on
+    (which its command line may have set)."""
+    return with_overrides(
+        load_settings(layout.config_file, layout.mode),
+        listen=listen, http_port=http_port, https_port=https_port,
     )  # fmt: skip
-    return layout, settings
 
 
 def instance_view(

@@ -211,13 +211,14 @@ def group_members(pgid: int, command: str | None = None) -> list[int]:
 
 def kill_all(pids: Sequence[int], timeout: float = 5.0) -> None:
     """TERM `pids`, then KILL whatever is left after `timeout`."""
+    left = list(pids)
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
+        for pid in left:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(pid_alive(pid) for pid in pids):
-            time.sleep(0.05)
+        left = still_running(left, timeout)
+        if not left:
+            return
 
 
 def still_running(pids: Sequence[int], timeout: float) -> list[int]:

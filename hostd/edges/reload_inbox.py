@@ -6,8 +6,9 @@ before the new version began to boot. The daemon has all of it loaded. So the co
 writes a request (`run/reloads/ID.json`: the sites, the output form), sends the daemon
 SIGUSR1 and waits for `ID.reply.json` (what to print, and the exit code), while the
 daemon lives. A daemon says in its up record that it takes requests (`"reloads"`), so
-no signal goes to one that would die of it. Stdlib only: the command imports this and
-little else.
+no signal goes to one that would die of it. Light: the command imports this and little
+else (hence its own small JSON reads and writes, not `records` and `fs`, which bring
+the core in).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from hostd.edges.process import proc_cmdline
 
 INBOX = "reloads"  # below the run folder; also the up record's key
 REPLY = ".reply.json"
@@ -57,11 +60,7 @@ def daemon_taking_requests(up_record: Path) -> int | None:
         return None
     if not data.get(INBOX) or pid <= 1:
         return None
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return pid if b"hostd" in command else None
+    return pid if b"hostd" in (proc_cmdline(pid) or b"") else None
 
 
 def ask(run_dir: Path, pid: int, sites: list[str], as_json: bool, timeout: float) -> Reply | None:

@@ -34,11 +34,11 @@ from hostd.core.alerts import expiring
 from hostd.core.crashloop import CrashLoopGuard
 from hostd.core.layout import Layout
 from hostd.core.report import ApplyReport, Outcome
-from hostd.core.settings import Settings, with_overrides
+from hostd.core.settings import Settings
 from hostd.core.site import Site, Tls
 from hostd.core.timing import Debouncer
 from hostd.edges.certstore import read_certificate
-from hostd.edges.inputs import builtin_site, load_settings
+from hostd.edges.inputs import builtin_site, served_settings
 from hostd.edges.locks import claim_instance
 from hostd.edges.records import HEALED, UpRecord, forget_healings, write_up
 from hostd.edges.reload_inbox import Reply, answer, pending
@@ -314,10 +314,7 @@ class Daemon:
         for request in pending(self.layout.run_dir):
             try:
                 http = self.settings.http
-                settings = with_overrides(
-                    load_settings(self.layout.config_file, self.layout.mode),
-                    listen=http.listen, http_port=http.port, https_port=http.https_port,
-                )  # fmt: skip
+                settings = served_settings(self.layout, http.listen, http.port, http.https_port)
                 reply = reload_named(self.layout, settings, request.sites, request.json)
             except HostdError as exc:
                 reply = Reply([], [error_line(exc, "reload")], exc.exit_code)

@@ -68,9 +68,14 @@ LEFTOVER_TIMEOUT = 45.0
 OLD_WORKERS_FINISH = 10.0  # seconds a dead nginx's workers have for their requests
 
 
+def daemon_confs(layout: Layout) -> dict[str, str]:
+    """Each daemon's configuration file, which its command line names."""
+    return {"supervisord": str(layout.supervisord_conf), "nginx": str(layout.nginx_conf)}
+
+
 def daemon_markers(layout: Layout) -> list[str]:
     """Strings only the command lines of this instance's daemons and apps contain."""
-    return [f"unix:{layout.run_dir}/", str(layout.supervisord_conf), str(layout.nginx_conf)]
+    return [f"unix:{layout.run_dir}/", *daemon_confs(layout).values()]
 
 
 class EmbeddedRuntime(Daemon):
@@ -101,10 +106,7 @@ class EmbeddedRuntime(Daemon):
         were handed over and run. One without the other is stopped, with what it
         runs, and everything starts afresh."""
         handed = take_handover(self.layout)
-        markers = {
-            "nginx": str(self.layout.nginx_conf),
-            "supervisord": str(self.layout.supervisord_conf),
-        }
+        markers = daemon_confs(self.layout)
         kept = {
             name: Adopted(pid)
             for name, pid in handed.items()
