@@ -208,6 +208,11 @@ class FakeSupervisor:
         self.running.pop(group, None)
         self.programs.pop(group, None)
 
+    def retire(self, group: str) -> None:
+        self.calls.append(f"retire {group}")
+        self.running.pop(group, None)
+        self.programs.pop(group, None)
+
     def info(self, group: str) -> ProgramInfo | None:
         return self.programs.get(group)
 

@@ -165,13 +165,59 @@ def child_exit(server, worker):
     _exit_now(_status_of(status))
 
 
+def _path_identity(path):
+    """(device, inode) of what is at `path` now; None where nothing is."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino)
+
+
+def _unlink_only_own_paths(server):
+    """A stopping master removes its unix socket's path only while that path is
+    still the socket it bound. A site's next version may start in the slot of a
+    version still stopping (hostd does not wait for it): that one's stop must not
+    remove the path the new one bound meanwhile."""
+    try:
+        from gunicorn import sock as gunicorn_sock
+
+        close = gunicorn_sock.close_sockets
+    except (ImportError, AttributeError):
+        return
+    own = {}
+    for listener in server.LISTENERS:
+        with contextlib.suppress(OSError):
+            name = listener.getsockname()
+            if isinstance(name, str) and name:
+                own[name] = _path_identity(name)
+
+    def close_sockets(listeners, unlink=True):
+        names = []
+        for listener in listeners:
+            with contextlib.suppress(OSError):
+                names.append(listener.getsockname())
+        close(listeners, False)
+        for name in names if unlink else ():
+            if not isinstance(name, str) or not name:
+                continue  # a TCP address
+            if name not in own or own[name] == _path_identity(name):
+                with contextlib.suppress(OSError):
+                    os.unlink(name)
+
+    gunicorn_sock.close_sockets = close_sockets
+
+
 def when_ready(server):
     """gunicorn's hook, in the master once it serves. gunicorn's SIGCHLD handler only
     queues the signal, and its stop loop reaps workers every 0.1 s; a worker that
     exits just after the first of those reaps kept its master 0.1 s longer. Once the
     master is stopping (its listeners are closed), a worker's exit is reaped at once,
-    so that child_exit above ends the master with its last worker."""
+    so that child_exit above ends the master with its last worker. And its stop
+    removes its socket's path only while the path is its own."""
     import signal
+
+    _unlink_only_own_paths(server)
 
     queue = signal.getsignal(signal.SIGCHLD)
 

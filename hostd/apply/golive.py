@@ -134,13 +134,15 @@ class GoLive:
         first = {**sites, **{n: current.sites[n] for n in moving}}
         self.renderer.slots_b = on_b ^ frozenset(moving)
         kept = kept_warm(current.files, versions, set(first) - moving, now)
-        generation = self._write(first, current, {**kept, **trial}, versions)
+        trials = self._start_trials(moving, trial, current, on_b)
+        try:
+            generation = self._write(first, current, {**kept, **trial}, versions)
+        except BaseException:
+            for group in trials:
+                self.supervisor.remove(group)
+            raise
         with ThreadPoolExecutor(max_workers=1) as pool:
             reloading = pool.submit(self.reload_nginx, generation.files)
-            for name in sorted(moving & warm_sites(current.files)):
-                # the previous version, warm in the slot the new one takes: it stops, so
-                # that the new one starts afresh (on new code too, where only code changed)
-                self.supervisor.remove(web_program(name, slot_of(name, on_b)))
             started = self.start_programs(set(current.sites) | set(sites))
             names = sorted(
                 ({site_of_program(g) for g in started} | moving | set(early)) & set(sites)
@@ -172,17 +174,45 @@ class GoLive:
             )
             if warm_until is not None:
                 kept[warm_path(name)] = web_section(current.files[program_path(name)], name)
+        settle = warm_until is None
+        if not settle and self._serves_already(second, generation):
+            # the traffic moves now; the old slots stay warm, and a hostd that stops
+            # before the second generation is written comes back to the first one,
+            # whose slots still run
+            for name in sorted(passed):
+                self.sockets.point(name, slot_of(name, on_b), settle=False)
         generation = self._write(second, generation, kept, versions)
         try:  # a server block the new versions change (their nginx is the old one so far)
             self.reload_nginx(generation.files)
         except NginxError as exc:
             return Switched(generation, failures, exc, frozenset(moving))
         for name in sorted(passed):
-            self.sockets.point(name, slot_of(name, on_b), settle=warm_until is None)
+            self.sockets.point(name, slot_of(name, on_b), settle=settle)
         # the new versions' worker processes start; old slots not kept warm drain
         # and stop, and so do the new versions that failed
         self.start_programs(passed, remove=moving)
         return Switched(generation, failures, moving=frozenset(moving))
+
+    def _serves_already(self, sites: Mapping[str, Site], generation: Generation) -> bool:
+        """True if nginx, serving `generation`, serves `sites` as rendered now too."""
+        return served_fingerprint(self.renderer.files(sites)) == served_fingerprint(
+            generation.files
+        )
+
+    def _start_trials(
+        self, moving: Collection[str], trial: Mapping[str, str], current: Generation,
+        on_b: Collection[str],
+    ) -> list[str]:  # fmt: skip
+        """Start each new version of `moving` in its slot (on_b: as it will be) before
+        the generation naming it is written, so that it boots meanwhile; the groups
+        started (none where supervisord cannot: the generation's reread starts them).
+        A previous version kept warm in that slot stops on its own, unwaited for: it
+        serves nothing, and the new version starts afresh (on new code too, where
+        only code changed)."""
+        for name in sorted(set(moving) & warm_sites(current.files)):
+            self.supervisor.retire(web_program(name, slot_of(name, on_b)))
+        programs = {web_program(n, slot_of(n, on_b)): trial[trial_path(n)] for n in sorted(moving)}
+        return self.supervisor.start_early(programs) if programs else []
 
     def _write(
         self, sites: Mapping[str, Site], base: Generation, kept: Mapping[str, str],

@@ -136,6 +136,20 @@ class XmlRpcSupervisor:
                 if exc.faultCode != BAD_NAME:
                     raise
 
+    def retire(self, group: str) -> None:
+        """Stop the group without waiting for it and forget it at once (its processes
+        finish their stop on their own), through hostd's rpcinterface; elsewhere as
+        `remove`."""
+        if self.programs is not None:
+            try:
+                with self._call(f"retire {group}", namespace="hostd") as rpc:
+                    rpc.retireProgram(group)
+                return
+            except SupervisorError as exc:  # one started by an older hostd has none
+                if exc.fault != UNKNOWN_METHOD:
+                    raise
+        self.remove(group)
+
     def _wait_stopped(self, group: str) -> None:
         """Poll until the group's process is down.
 

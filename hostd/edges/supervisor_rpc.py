@@ -16,6 +16,13 @@ Sections are compared without their comments and blank lines.
 site boots while hostd checks and writes the generation that will name it); a later
 reread of a file with the same sections finds them unchanged.
 
+`hostd.retireProgram(name)` stops a group without waiting for it and forgets it at
+once, so that a group of the same name can start beside its last processes: a
+site's new version takes the slot its previous version was kept warm in without
+waiting out that version's stop. The retired processes stop as any other (their
+stop signal, SIGKILL once their `stopwaitsecs` have passed) and are reaped as any
+other; supervisord reads their output until they exit.
+
 This module runs in supervisord's process: it imports only the standard library
 and Supervisor.
 """
@@ -25,7 +32,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from supervisor import events
 from supervisor.options import UnhosedConfigParser
+from supervisor.states import ProcessStates
 from supervisor.xmlrpc import Faults, RPCError
 
 SECTION = re.compile(r"^\[([^\]\n]+)\][ \t]*$", re.MULTILINE)
@@ -60,6 +69,7 @@ class HostdNamespace:
     def __init__(self, supervisord: Any) -> None:
         self.supervisord = supervisord
         self.parsed: dict[str, str] | None = None  # section -> its options parsed last
+        self.retiring: list[Any] = []  # groups retired whose processes still stop
 
     def reloadPrograms(self, path: str) -> list[list[list[str]]]:
         """Reread the programs of `path` (the file every program is in), parsing only
@@ -151,6 +161,44 @@ class HostdNamespace:
             self.supervisord.add_process_group(config)
             added.append(name)
         return added
+
+    def retireProgram(self, name: str) -> list[int]:
+        """Stop group `name` without waiting for its processes, and forget it: a
+        group of that name may be added at once. Its processes get their stop
+        signal now and SIGKILL once their stop wait has passed; their output is
+        read until they exit.
+
+        @param string name  the group
+        @return array result  the pids told to stop (none for a group not known)
+        """
+        group = self.supervisord.process_groups.get(name)
+        if group is None:
+            return []
+        pids = [p.pid for p in group.processes.values() if p.pid]
+        group.stop_all()
+        if group.get_unstopped_processes():
+            if "get_process_map" not in vars(self.supervisord):
+                self.supervisord.get_process_map = self._process_map
+            self.retiring.append(group)
+        group.before_remove()
+        del self.supervisord.process_groups[name]
+        events.notify(events.ProcessGroupRemovedEvent(name))
+        return pids
+
+    def _process_map(self) -> dict[int, Any]:
+        """supervisord's map of the pipes it reads on each pass, with those of the
+        retired processes still stopping; each of those is SIGKILLed once its stop
+        wait has passed, as supervisord does for its own groups on each pass."""
+        dispatchers: dict[int, Any] = type(self.supervisord).get_process_map(self.supervisord)
+        for group in list(self.retiring):
+            for process in group.processes.values():
+                if process.get_state() == ProcessStates.STOPPING:
+                    process.transition()
+            if group.get_unstopped_processes():
+                dispatchers.update(group.get_dispatchers())
+            else:
+                self.retiring.remove(group)
+        return dispatchers
 
 
 def make_rpcinterface(supervisord: Any, **config: str) -> HostdNamespace:

@@ -129,3 +129,30 @@ def test_a_gunicorn_that_fails_exits_with_the_status_it_has_without_hostds_confi
         with running(start(folder, config, EXIT_FAIL="1")) as proc:
             statuses.append(proc.wait(60))
     assert statuses[0] == statuses[1] != 0
+
+
+@pytest.mark.parametrize("config", [HOSTD_CONFIG, Path("/dev/null")], ids=["hostd", "plain"])
+def test_a_stopping_gunicorn_leaves_the_socket_path_a_newer_one_bound(
+    folder: Path, config: Path
+) -> None:
+    """A site's next version starts in the slot of one still stopping (hostd does not
+    wait for it): the newer gunicorn binds the same path, the older one's stop leaves
+    it there under hostd's config (gunicorn's own removes it: the newer one would be
+    unreachable), and the newer one still removes its own path when it stops."""
+    sock = folder / "app.sock"
+    with running(start(folder, config)) as older:
+        wait_until(lambda: answers(sock), 30, "the older gunicorn serving")
+        bound = sock.stat().st_ino
+        with running(start(folder, config, "--control-socket", str(folder / "newer.ctl"))) as newer:
+            wait_until(lambda: sock.exists() and sock.stat().st_ino != bound, 30, "rebound")
+            wait_until(lambda: answers(sock), 30, "the newer gunicorn serving")
+            older.send_signal(signal.SIGTERM)
+            assert older.wait(60) == 0
+            if config == HOSTD_CONFIG:
+                assert answers(sock)
+            else:
+                assert not sock.exists()
+                return
+            newer.send_signal(signal.SIGTERM)
+            assert newer.wait(60) == 0
+            assert not sock.exists()

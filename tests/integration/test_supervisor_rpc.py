@@ -172,6 +172,70 @@ def test_a_supervisord_without_the_rpcinterface_gets_the_full_reread() -> None:
         assert instance.hostd.programs is None  # asked once, then no more
 
 
+def stopping_slowly(instance: Instance, name: str, on_term: str, extra: str = "") -> str:
+    """A program that does `on_term` (shell) when told to stop."""
+    script = instance.folder / f"{name}.sh"
+    script.write_text(f"trap '{on_term}' TERM\necho started\nwhile :; do sleep 0.05; done\n")
+    section = program(instance, name, extra=extra)
+    return section.replace(f"command={SLEEP} 1000", f"command=/bin/sh {script}")
+
+
+def pid_gone(pid: int) -> bool:
+    return not Path(f"/proc/{pid}").exists()  # exited and reaped
+
+
+def test_a_retired_program_is_forgotten_at_once_and_stops_on_its_own() -> None:
+    """A group retired while its process takes 1 s to stop: supervisord forgets it
+    within the call, a new group of the same name starts beside the old process,
+    which then exits, is reaped, and its last output reaches its log."""
+    with supervisord() as instance:
+        instance.write(stopping_slowly(instance, "alpha", "echo stopping; sleep 1; exit 0"))
+        assert instance.hostd.reload_config() == ConfigDiff(("alpha",), (), ())
+        instance.hostd.add("alpha")
+        wait_until(lambda: (i := instance.full.info("alpha")) is not None and i.state == "RUNNING",
+                   10, "alpha running")  # fmt: skip
+        old = instance.full.info("alpha")
+        assert old is not None
+        instance.hostd.retire("alpha")
+        assert instance.full.info("alpha") is None  # forgotten, not waited for
+        assert not pid_gone(old.pid)
+        instance.write(program(instance, "alpha", seconds=2000))
+        assert instance.hostd.reload_config() == ConfigDiff(("alpha",), (), ())
+        instance.hostd.add("alpha")
+        new = instance.full.info("alpha")
+        assert new is not None and new.pid != old.pid and not pid_gone(old.pid)
+        wait_until(lambda: pid_gone(old.pid), 10, "the retired process exited and was reaped")
+        log = (instance.logs("alpha") / "app.log").read_text()
+        assert "stopping" in log
+        info = instance.full.info("alpha")
+        assert info is not None and info.pid == new.pid and info.state == "RUNNING"
+
+
+def test_a_retired_program_that_ignores_its_stop_is_killed_after_its_stop_wait() -> None:
+    with supervisord() as instance:
+        instance.write(stopping_slowly(instance, "alpha", "", extra="stopwaitsecs=1\n"))
+        instance.hostd.reload_config()
+        instance.hostd.add("alpha")
+        wait_until(lambda: (i := instance.full.info("alpha")) is not None and i.state == "RUNNING",
+                   10, "alpha running")  # fmt: skip
+        old = instance.full.info("alpha")
+        assert old is not None
+        instance.hostd.retire("alpha")
+        assert instance.full.info("alpha") is None
+        wait_until(lambda: pid_gone(old.pid), 10, "SIGKILLed once its stop wait passed")
+        assert "killing 'alpha'" in (instance.folder / "supervisord.log").read_text()
+
+
+def test_retiring_without_the_rpcinterface_waits_as_a_removal() -> None:
+    with supervisord("alpha", plugin=False) as instance:
+        wait_until(lambda: (i := instance.full.info("alpha")) is not None and i.state == "RUNNING",
+                   10, "alpha running")  # fmt: skip
+        old = instance.full.info("alpha")
+        assert old is not None
+        instance.hostd.retire("alpha")
+        assert instance.full.info("alpha") is None and pid_gone(old.pid)
+
+
 def test_an_answer_cut_short_is_a_supervisor_error() -> None:
     """A supervisord killed while it sends an answer leaves half an XML document: the
     daemon sees a SupervisorError (and starts supervisord again), not a crash."""

@@ -5,7 +5,7 @@ to the warm slot or starts the previous version anew; warm slots stop in time.""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import pytest
@@ -199,3 +199,65 @@ def test_a_warm_program_started_again_since_is_not_the_previous_version(
     fakes.supervisor.programs["alpha"] = restarted
     report = reconciler.rollback("alpha")
     assert report.ok and "started anew" in report.sites[0].detail, report
+
+
+def test_a_change_while_a_warm_slot_holds_its_place_does_not_wait_for_it(
+    fakes: FakePorts,
+) -> None:
+    """Version 3 goes where version 1 is kept warm: version 1 is retired (told to
+    stop, not waited for) and version 3 starts before the generation naming it is
+    written; its traffic moves before the generation naming it live is written."""
+    reconciler = warm_reconciler(fakes)
+    fakes.sites.files["alpha"] = site("alpha", "2")
+    assert reconciler.apply().ok  # 2 in slot b, 1 warm in slot a
+    before = reconciler.live()
+    assert before is not None
+    started_on: list[int] = []
+    start_early = fakes.supervisor.start_early
+
+    def noted(programs: Mapping[str, str]) -> list[str]:
+        live = reconciler.live()
+        started_on.append(live.id if live else 0)
+        return start_early(programs)
+
+    pointed_on: list[int] = []
+    point = fakes.sockets.point
+
+    def pointing(site: str, slot: str, *, settle: bool = True) -> None:
+        live = reconciler.live()
+        if site == "alpha" and fakes.sockets.pointed.get("alpha") != slot:
+            pointed_on.append(live.id if live else 0)
+        point(site, slot, settle=settle)
+
+    fakes.supervisor.start_early = noted  # type: ignore[method-assign]
+    fakes.sockets.point = pointing  # type: ignore[method-assign]
+    calls = len(fakes.supervisor.calls)
+    fakes.sites.files["alpha"] = site("alpha", "3")
+    assert reconciler.apply().ok
+    assert fakes.supervisor.calls[calls:][:2] == ["retire alpha", "early alpha"]
+    assert "remove alpha" not in fakes.supervisor.calls[calls:]
+    assert started_on == [before.id]  # before the first generation of the switch
+    assert pointed_on == [before.id + 1]  # the first one; the second names it live
+    assert live_version(reconciler, "alpha") == "3" and fakes.sockets.pointed["alpha"] == "a"
+    assert set(fakes.supervisor.running) == {"alpha", "alpha.slot-b", "beta"}  # 2 kept warm
+
+
+def test_a_new_version_started_before_its_generation_stops_if_that_cannot_be_written(
+    fakes: FakePorts,
+) -> None:
+    """The disk refuses the generation that would name version 2 on trial: version 2,
+    already started, is stopped again, and version 1 serves on."""
+    reconciler = warm_reconciler(fakes)
+    write = fakes.generations.write
+
+    def full(*args: object, **kwargs: object) -> object:
+        raise OSError(28, "No space left on device")
+
+    fakes.generations.write = full  # type: ignore[method-assign,assignment]
+    fakes.sites.files["alpha"] = site("alpha", "2")
+    report = reconciler.apply()
+    assert not report.ok and "No space left" in (report.error or "")
+    assert fakes.supervisor.calls[-2:] == ["early alpha.slot-b", "remove alpha.slot-b"]
+    assert set(fakes.supervisor.running) == {"alpha", "beta"}
+    fakes.generations.write = write  # type: ignore[method-assign]
+    assert reconciler.apply().ok and live_version(reconciler, "alpha") == "2"
