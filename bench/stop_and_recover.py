@@ -66,7 +66,8 @@ from common import (
 )
 
 from hostd.core.render import templates_dir
-from hostd.edges.process import kill_all, proc_cmdline, proc_pids, processes_mentioning
+from hostd.edges.process import kill_all, processes_mentioning
+from hostd.edges.procfs import proc_cmdline, proc_pids
 
 SAMPLE_EVERY = 0.5
 

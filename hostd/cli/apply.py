@@ -29,7 +29,7 @@ def run_reload(args: argparse.Namespace) -> int:
     or named sites when no daemon takes requests."""
     layout, settings = running_instance(home_of(args), root_of(args))
     if args.sites:
-        reply = reload_named(layout, settings, args.sites, args.json)
+        reply = reload_named(make_reconciler(layout, settings), layout, args.sites, args.json)
         for line in reply.out:
             out(line)
         return reply.code

@@ -45,6 +45,18 @@ def site_files(folder: Path) -> list[Path]:
         return []
 
 
+def site_names(folder: Path) -> set[str]:
+    """The names `load_sites` gives the files in `folder`, without loading them: each
+    file's site name (its file name where that is not a valid site name)."""
+    names: set[str] = set()
+    for path in site_files(folder):
+        try:
+            names.add(site_name(path))
+        except SiteError:
+            names.add(path.name)
+    return names
+
+
 def load_site(path: Path) -> Site:
     """The site defined by `path`, checked against the disk; SiteError if refused."""
     site = with_secrets(_parsed(path, _site_text(path)))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from hostd.edges.logfiles import tail
 from hostd.edges.probe import tcp_get
-from hostd.edges.process import pid_alive, proc_cmdline, proc_pids, proc_stat
+from hostd.edges.process import pid_alive
+from hostd.edges.procfs import proc_cmdline, proc_pids, proc_stat
 from hostd.edges.runner import Runner
 from hostd.errors import CommandError, NginxConfigError, NginxError
 

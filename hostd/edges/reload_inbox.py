@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hostd.edges.process import proc_cmdline
+from hostd.edges.procfs import proc_cmdline
 
 INBOX = "reloads"  # below the run folder; also the up record's key
 REPLY = ".reply.json"
@@ -68,7 +67,7 @@ def ask(run_dir: Path, pid: int, sites: list[str], as_json: bool, timeout: float
     could not be made (the caller reloads by itself). Raises TimeoutError, or
     ProcessLookupError if the daemon is gone before it replied."""
     inbox = inbox_of(run_dir)
-    request = Request(f"{os.getpid()}-{secrets.token_hex(6)}", sites, as_json)
+    request = Request(f"{os.getpid()}-{os.urandom(6).hex()}", sites, as_json)
     try:
         _write(inbox / f"{request.id}.json", {"sites": request.sites, "json": request.json})
         os.kill(pid, signal.SIGUSR1)

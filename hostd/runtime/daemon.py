@@ -49,7 +49,7 @@ from hostd.runtime.guard import ProgramGuard
 from hostd.runtime.metrics import serving_figures
 from hostd.runtime.reloads import reload_named
 from hostd.runtime.restart import HANDLED_SIGNALS, exec_self
-from hostd.runtime.wiring import Wired, make_cert_manager, wire
+from hostd.runtime.wiring import Wired, make_cert_manager, make_reconciler, wire
 
 Say = Callable[[str], None]
 Applied = Callable[[ApplyReport], None]
@@ -310,12 +310,18 @@ class Daemon:
 
     def answer_reloads(self) -> None:
         """Answer each `hostd reload SITE…` waiting (`hostd.edges.reload_inbox`) as the
-        command would have, with the settings hostd.toml has now."""
+        command would have, with the settings hostd.toml has now (the daemon's own
+        transaction while they are the ones it runs with: its renders are at hand)."""
         for request in pending(self.layout.run_dir):
             try:
                 http = self.settings.http
                 settings = served_settings(self.layout, http.listen, http.port, http.https_port)
-                reply = reload_named(self.layout, settings, request.sites, request.json)
+                reconciler = (
+                    self.reconciler
+                    if settings == self.settings
+                    else make_reconciler(self.layout, settings)
+                )
+                reply = reload_named(reconciler, self.layout, request.sites, request.json)
             except HostdError as exc:
                 reply = Reply([], [error_line(exc, "reload")], exc.exit_code)
             except Exception as exc:  # the daemon carries on; the command says why

@@ -35,9 +35,6 @@ from hostd.edges.process import (
     daemon_environment,
     group_members,
     kill_all,
-    proc_cmdline,
-    proc_pids,
-    proc_stat,
     processes_mentioning,
     raise_open_files_limit,
     spawn,
@@ -45,6 +42,7 @@ from hostd.edges.process import (
     still_running,
     stop,
 )
+from hostd.edges.procfs import proc_cmdline, proc_pids, proc_stat
 from hostd.edges.records import take_handover, write_handover
 from hostd.edges.runner import SubprocessRunner
 from hostd.edges.slot_link import SETTLE

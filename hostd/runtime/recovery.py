@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hostd.core.layout import Layout
-from hostd.edges.process import kill_all, proc_stat, start_time
+from hostd.edges.process import kill_all, start_time
+from hostd.edges.procfs import proc_stat
 from hostd.edges.slot_link import link_to
 
 ASIDE = ".orphan"  # suffix of a socket set aside: `.blog.a.sock.orphan`

@@ -8,24 +8,23 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 
+from hostd.apply.reconciler import Reconciler
 from hostd.core.layout import Layout
 from hostd.core.machine_output import reload_json
 from hostd.core.report import report_lines
-from hostd.core.settings import Settings
-from hostd.edges.inputs import load_sites
+from hostd.edges.inputs import site_names
 from hostd.edges.reload_inbox import Reply
 from hostd.errors import EXIT_OK, EXIT_PROBLEM, UsageError
-from hostd.runtime.wiring import make_reconciler
 
 
 def reload_named(
-    layout: Layout, settings: Settings, names: Collection[str], as_json: bool
+    reconciler: Reconciler, layout: Layout, names: Collection[str], as_json: bool
 ) -> Reply:
-    """Apply the site files of `names` now. Raises UsageError for a site that is
-    neither a file nor live, HostdError when the instance cannot be reached."""
-    reconciler = make_reconciler(layout, settings)
+    """Apply the site files of `names` now through `reconciler`. Raises UsageError for
+    a site that is neither a file nor live, HostdError when the instance cannot be
+    reached."""
     live = reconciler.live()
-    known = set(load_sites(layout.sites_dir)) | set(live.sites if live else {})
+    known = site_names(layout.sites_dir) | set(live.sites if live else {})
     unknown = sorted(set(names) - known)
     if unknown:
         raise UsageError(
