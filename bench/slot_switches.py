@@ -86,7 +86,7 @@ def run() -> None:
     parser.add_argument("--envs", type=int, default=20)
     parser.add_argument("--workers", type=int, default=10)
     parser.add_argument("--deploys", type=int, default=10)
-    parser.add_argument("--boots", type=int, default=7)
+    parser.add_argument("--boots", type=int, default=15)
     parser.add_argument("--rollbacks", type=int, default=6)
     parser.add_argument("--breakdown", type=int, default=8)
     parser.add_argument("--connections", type=int, default=8, help="per wrk (two run)")

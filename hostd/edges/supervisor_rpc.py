@@ -138,7 +138,8 @@ class HostdNamespace:
 
     def addPrograms(self, sections: dict[str, str]) -> list[str]:
         """Add and start programs no file names yet (group -> its `[program:x]`
-        section); a group supervisord already has is left as it is.
+        section), each spawned before the answer; a group supervisord already has is
+        left as it is.
 
         @param struct sections  group name -> its section's text
         @return array result  the groups added
@@ -159,6 +160,8 @@ class HostdNamespace:
             if self.parsed is not None:
                 self.parsed[f"program:{name}"] = options_of(texts[f"program:{name}"])
             self.supervisord.add_process_group(config)
+            # spawned now, not on supervisord's next pass (one more wait on its poll)
+            self.supervisord.process_groups[name].transition()
             added.append(name)
         return added
 

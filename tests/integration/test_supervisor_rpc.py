@@ -172,6 +172,24 @@ def test_a_supervisord_without_the_rpcinterface_gets_the_full_reread() -> None:
         assert instance.hostd.programs is None  # asked once, then no more
 
 
+def test_programs_started_early_run_and_are_kept_by_a_reread() -> None:
+    """`start_early` (hostd.addPrograms): the program has its process once the call
+    returns; a reread of a file with the same section later finds it unchanged and
+    leaves its process alone; one supervisord has already is left as it is."""
+    with supervisord("alpha") as instance:
+        assert instance.hostd.reload_config() == NOTHING
+        section = program(instance, "beta")
+        assert instance.hostd.start_early(
+            {"beta": section, "alpha": program(instance, "alpha")}
+        ) == ["beta"]
+        beta = instance.full.info("beta")
+        assert beta is not None and beta.pid > 0 and beta.state in ("STARTING", "RUNNING")
+        instance.write(program(instance, "alpha"), section)
+        assert instance.hostd.reload_config() == NOTHING
+        again = instance.full.info("beta")
+        assert again is not None and again.pid == beta.pid
+
+
 def stopping_slowly(instance: Instance, name: str, on_term: str, extra: str = "") -> str:
     """A program that does `on_term` (shell) when told to stop."""
     script = instance.folder / f"{name}.sh"
