@@ -21,9 +21,11 @@ is decided by the apply report, not by an error.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from pathlib import Path
+TYPE_CHECKING = False  # light: the command that hands a reload to the daemon imports this
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Sequence
+    from pathlib import Path
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1  # a site was rejected or failed, an apply rolled back, a file is invalid
@@ -90,15 +92,26 @@ class SiteError(HostdError):
 MAX_QUOTED = 60  # characters of a site file's value an error may quote
 MAX_KEY = 80  # characters of a key path an error may show
 _LONG = MAX_QUOTED + 1
-_QUOTED = re.compile(
-    rf"(?:^|(?<=[\s(]))(?:'[^'\n]{{{_LONG},}}'|\"[^\"\n]{{{_LONG},}}\")(?=$|[\s:,;)])"
-)
+
+
+_QUOTED: list[re.Pattern[str]] = []  # compiled on first use
+
+
+def _quoted() -> re.Pattern[str]:
+    """A quoted value longer than MAX_QUOTED characters."""
+    if not _QUOTED:
+        import re
+
+        _QUOTED.append(re.compile(
+            rf"(?:^|(?<=[\s(]))(?:'[^'\n]{{{_LONG},}}'|\"[^\"\n]{{{_LONG},}}\")(?=$|[\s:,;)])"
+        ))  # fmt: skip
+    return _QUOTED[0]
 
 
 def _capped(message: str) -> str:
     """`message` with every quoted value cut to MAX_QUOTED characters: an error never
     carries more than a glimpse of what a file holds."""
-    return _QUOTED.sub(lambda m: m.group()[: MAX_QUOTED + 1] + "…" + m.group()[0], message)
+    return _quoted().sub(lambda m: m.group()[: MAX_QUOTED + 1] + "…" + m.group()[0], message)
 
 
 def _capped_key(key: str | None) -> str | None:

@@ -12,13 +12,12 @@ dashboard's user store for `hostd dashboard passwd`; nothing imports the CLI.
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
-from hostd.cli.options import common_options
-from hostd.errors import EXIT_INTERRUPTED, EXIT_OK, HostdError, error_line
+TYPE_CHECKING = False  # typing's own costs the handed reload more than the rest of it
+if TYPE_CHECKING:
+    import argparse
 
 GROUPS = (
     "daemons",
@@ -39,6 +38,11 @@ GROUPS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+    import importlib
+
+    from hostd.cli.options import common_options
+
     parser = argparse.ArgumentParser(
         prog="hostd", description="Serve Flask/WSGI sites from one YAML file each."
     )
@@ -57,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handed = reload_by_daemon(given[1:])
         if handed is not None:
             return handed
+    from hostd.errors import EXIT_INTERRUPTED, EXIT_OK, HostdError, error_line
+
     args = build_parser().parse_args(given)
     try:
         code: int = args.handler(args)

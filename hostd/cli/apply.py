@@ -32,7 +32,7 @@ def run_reload(args: argparse.Namespace) -> int:
         reply = reload_named(make_reconciler(layout, settings), layout, args.sites, args.json)
         for line in reply.out:
             out(line)
-        return reply.code
+        return int(reply.code)
     reconciler = make_reconciler(layout, settings)
 
     def apply() -> tuple[dict[str, list[str]], bool]:  # calls during an apply share the next

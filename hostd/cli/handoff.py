@@ -1,44 +1,39 @@
-"""`hostd reload SITE…` handed to the running daemon, from a command that imports
-almost nothing of hostd (`hostd.edges.reload_inbox`): a deploy's new version starts
-booting 0.2 s sooner. Where the daemon cannot take it (none runs, it does not take
-requests, the command has options it does not know), `hostd.cli.apply` reloads here.
+"""`hostd reload SITE…` handed to the running daemon, from a command that imports next
+to nothing: the command line is read here by hand, the run folder found by name
+(`hostd.core.run_folder`), the request written and the daemon signalled before
+anything else is imported (`hostd.edges.reload_inbox`); a deploy's new version starts
+booting that much sooner. Anything else (another option, an option written in a
+form not read here, no daemon that takes requests) goes to the whole command line's
+parser, and `hostd.cli.apply` reloads in the command.
 """
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 
-from hostd.cli.options import common_options, home_of, reload_arguments, root_of
-from hostd.core.layout import layout_for
+from hostd.core.run_folder import UP_LOCK, run_folder
 from hostd.edges.locks import instance_running
 from hostd.edges.reload_inbox import ask, daemon_taking_requests
-from hostd.errors import EXIT_ERROR, HostdError
 
 REPLY_TIMEOUT = 900.0  # an apply that issues certificates takes minutes
+EXIT_ERROR = 3  # hostd could not act (hostd.errors.EXIT_ERROR, not imported here)
+VALUED = ("--home", "--root")
 
 
 def reload_by_daemon(argv: list[str]) -> int | None:
     """The exit code of `hostd reload ARGV` answered by the daemon, or None if it
     cannot answer it."""
-    parser = argparse.ArgumentParser(prog="hostd reload", parents=[common_options()],
-                                     add_help=False, exit_on_error=False)  # fmt: skip
-    reload_arguments(parser)
-    try:
-        args, rest = parser.parse_known_args(argv)
-    except (argparse.ArgumentError, SystemExit):
-        return None  # the whole command line's parser says what is wrong
-    if rest or not args.sites:
+    parsed = read_reload_arguments(argv)
+    if parsed is None:
+        return None
+    home, root, as_json, sites = parsed
+    run = run_folder(home, root)
+    pid = daemon_taking_requests(run)
+    if pid is None or not instance_running(os.path.join(run, UP_LOCK)):
         return None
     try:
-        layout = layout_for(home_of(args), root=root_of(args))
-    except HostdError:
-        return None  # said by the command's own path
-    pid = daemon_taking_requests(layout.runtime_file)
-    if pid is None or not instance_running(layout.up_lock):
-        return None
-    try:
-        reply = ask(layout.run_dir, pid, args.sites, args.json, REPLY_TIMEOUT)
+        reply = ask(run, pid, sites, as_json, REPLY_TIMEOUT)
     except TimeoutError as exc:
         print(f"hostd: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -51,4 +46,35 @@ def reload_by_daemon(argv: list[str]) -> int | None:
         print(line, flush=True)
     for line in reply.err:
         print(line, file=sys.stderr)
-    return reply.code
+    return int(reply.code)
+
+
+def read_reload_arguments(argv: list[str]) -> tuple[str | None, str, bool, list[str]] | None:
+    """(home, root, --json, sites) of `hostd reload ARGV` as the command's parser reads
+    it (--home and --root also from HOSTD_HOME and HOSTD_ROOT); None for anything it
+    is not sure to read alike: an unknown or abbreviated option, a missing value, no
+    site."""
+    values: dict[str, str] = {}
+    as_json = False
+    sites: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--json":
+            as_json = True
+        elif word in VALUED:
+            value = next(words, None)
+            if value is None or value.startswith("-"):
+                return None
+            values[word] = value
+        elif word.partition("=")[0] in VALUED and "=" in word:
+            option, _, value = word.partition("=")
+            values[option] = value
+        elif word.startswith("-"):
+            return None
+        else:
+            sites.append(word)
+    if not sites:
+        return None
+    home = values.get("--home") or os.environ.get("HOSTD_HOME") or None
+    root = values.get("--root") or os.environ.get("HOSTD_ROOT") or "/"
+    return home, root, as_json, sites

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from hostd.core.run_folder import EMBEDDED_RUN, SYSTEM_RUN, UP_LOCK
 from hostd.errors import SettingsError
 
 # AF_UNIX paths are limited to 107 bytes plus the terminating NUL.
@@ -110,7 +111,7 @@ class Layout:
 
     @property
     def up_lock(self) -> Path:
-        return self.run_dir / "up.lock"
+        return self.run_dir / UP_LOCK
 
     @property
     def runtime_file(self) -> Path:
@@ -196,7 +197,7 @@ def embedded_layout(home: Path, sites_dir: Path | None = None) -> Layout:
         sites_dir=(sites_dir or Path("sites.d")).absolute(),
         state_dir=home / "state",
         log_root=home / "log",
-        run_dir=home / "run",
+        run_dir=home / EMBEDDED_RUN,
         acme_webroot=home / "acme",
         nginx_prefix=home / "nginx",
         certbot_dir=home / "letsencrypt" / "config",
@@ -214,7 +215,7 @@ def system_layout(root: Path = Path("/")) -> Layout:
         sites_dir=root / "etc/hostd/sites.d",
         state_dir=root / "var/lib/hostd",
         log_root=root / "var/log",
-        run_dir=root / "run/hostd",
+        run_dir=root / SYSTEM_RUN,
         acme_webroot=root / "var/lib/hostd/acme",
         nginx_prefix=root / "var/lib/hostd/nginx",
         certbot_dir=root / "etc/letsencrypt",

@@ -9,9 +9,12 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
 
 from hostd.errors import InstanceError, LockError
+
+TYPE_CHECKING = False  # light: the command that hands a reload to the daemon imports this
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _open(path: Path) -> int:
@@ -65,9 +68,9 @@ def claim_instance(path: Path) -> int:
     return fd
 
 
-def instance_running(path: Path) -> bool:
+def instance_running(path: Path | str) -> bool:
     """True while some process holds the instance lock at `path`."""
-    if not path.exists():
+    if not os.path.exists(path):
         return False
     try:
         fd = os.open(path, os.O_RDWR)

@@ -1,28 +1,31 @@
-"""/proc, the one reader: what hostd reads of a process by its pid. Light (no
-subprocess, no ctypes): the command that hands a reload to the daemon imports it."""
+"""/proc, the one reader: what hostd reads of a process by its pid. Light (the
+standard library's os and typing only): the command that hands a reload to the
+daemon imports it before anything else."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+import os
+from collections import namedtuple
 
 
-@dataclass(frozen=True)
-class ProcStat:
-    """The fields of /proc/PID/stat hostd uses."""
+def _read(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
 
-    pid: int
-    state: str  # R, S, D, Z, ...
-    ppid: int
-    pgid: int
-    start: int  # clock ticks after boot: tells a process from a reused pid
+
+class ProcStat(namedtuple("ProcStat", ["pid", "state", "ppid", "pgid", "start"])):
+    """The fields of /proc/PID/stat hostd uses (namedtuple: typing's NamedTuple would
+    import re): pid, state (R, S, D, Z, ...), ppid, pgid, and start, in clock ticks
+    after boot (tells a process from a reused pid)."""
+
+    __slots__ = ()
 
 
 def proc_stat(pid: int) -> ProcStat | None:
     """/proc/PID/stat of `pid`, or None if there is no such process."""
     try:
         # the command name may hold spaces and parentheses: the fields follow the last ")"
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = _read(f"/proc/{pid}/stat").decode(errors="replace").rsplit(")", 1)[1].split()
         return ProcStat(pid, fields[0], int(fields[1]), int(fields[2]), int(fields[19]))
     except (OSError, IndexError, ValueError):
         return None
@@ -30,13 +33,13 @@ def proc_stat(pid: int) -> ProcStat | None:
 
 def proc_pids() -> list[int]:
     """Every process id in /proc, this process's included."""
-    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
 def proc_cmdline(pid: int) -> bytes | None:
     """The NUL-separated command line of `pid`, or None."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
+        return _read(f"/proc/{pid}/cmdline")
     except OSError:
         return None
 
@@ -44,6 +47,6 @@ def proc_cmdline(pid: int) -> bytes | None:
 def proc_command(pid: int) -> str | None:
     """The command name (/proc/PID/comm) of `pid`, or None."""
     try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
+        return _read(f"/proc/{pid}/comm").decode(errors="replace").strip()
     except OSError:
         return None

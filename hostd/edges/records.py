@@ -236,7 +236,6 @@ class UpRecord:
     listen: str
     http_port: int
     https_port: int
-    reloads: bool = False  # takes `hostd reload SITE` requests (`reload_inbox.py`)
 
 
 def read_up(layout: Layout) -> UpRecord | None:

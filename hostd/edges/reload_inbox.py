@@ -5,81 +5,92 @@ command that imported all of hostd and built its own transaction spent 0.2 s on 
 before the new version began to boot. The daemon has all of it loaded. So the command
 writes a request (`run/reloads/ID.json`: the sites, the output form), sends the daemon
 SIGUSR1 and waits for `ID.reply.json` (what to print, and the exit code), while the
-daemon lives. A daemon says in its up record that it takes requests (`"reloads"`), so
-no signal goes to one that would die of it. Light: the command imports this and little
-else (hence its own small JSON reads and writes, not `records` and `fs`, which bring
-the core in).
+daemon lives. A daemon that takes requests says so with its pid in
+`run/reloads/taker`, written once it handles SIGUSR1: no signal goes to one that
+would die of it (a hostd from before has no such file), nor to a pid another
+program has taken since.
+
+Light: the command reaches the daemon with this module, `os`, `signal`, `time` and
+`typing` alone; JSON is imported only for the reply, while the daemon applies.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections import namedtuple
 
 from hostd.edges.procfs import proc_cmdline
 
-INBOX = "reloads"  # below the run folder; also the up record's key
+TYPE_CHECKING = False  # typing (and the re it imports) would cost the deploy more
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any, TypeAlias
+
+    AnyPath: TypeAlias = str | os.PathLike[str]
+
+INBOX = "reloads"  # below the run folder
 REPLY = ".reply.json"
+TAKER = "taker"  # the pid of the daemon that takes requests
+PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
-@dataclass(frozen=True)
-class Request:
-    id: str
-    sites: list[str]
-    json: bool
+class Request(namedtuple("Request", ["id", "sites", "json"])):
+    """A reload asked: its id (the file's name), the sites (str), --json (bool)."""
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Reply:
-    out: list[str]  # lines for standard output
-    err: list[str]  # lines for standard error
-    code: int
+class Reply(namedtuple("Reply", ["out", "err", "code"])):
+    """What the command prints: lines for standard output and standard error (str),
+    and its exit code."""
+
+    __slots__ = ()
 
 
-def inbox_of(run_dir: Path) -> Path:
-    return run_dir / INBOX
+def inbox_of(run_dir: AnyPath) -> str:
+    return os.path.join(run_dir, INBOX)
 
 
 # -- the command's side ---------------------------------------------------------------
 
 
-def daemon_taking_requests(up_record: Path) -> int | None:
-    """The pid of the daemon the up record names if it takes reload requests and runs
-    (its command line names hostd: a pid reused after a crash is not signalled)."""
+def daemon_taking_requests(run_dir: AnyPath) -> int | None:
+    """The pid of the daemon that takes reload requests in `run_dir` if it runs (its
+    command line names hostd: a pid reused after a crash is not signalled)."""
     try:
-        data = json.loads(up_record.read_text())
-        pid = int(data["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+        with open(os.path.join(inbox_of(run_dir), TAKER), "rb") as file:
+            pid = int(file.read().strip() or b"0")
+    except (OSError, ValueError):
         return None
-    if not data.get(INBOX) or pid <= 1:
+    if pid <= 1:
         return None
     return pid if b"hostd" in (proc_cmdline(pid) or b"") else None
 
 
-def ask(run_dir: Path, pid: int, sites: list[str], as_json: bool, timeout: float) -> Reply | None:
+def ask(
+    run_dir: AnyPath, pid: int, sites: list[str], as_json: bool, timeout: float
+) -> Reply | None:
     """Hand the reload to daemon `pid` and wait for its reply; None if the request
     could not be made (the caller reloads by itself). Raises TimeoutError, or
     ProcessLookupError if the daemon is gone before it replied."""
     inbox = inbox_of(run_dir)
     request = Request(f"{os.getpid()}-{os.urandom(6).hex()}", sites, as_json)
+    path = os.path.join(inbox, f"{request.id}.json")
     try:
-        _write(inbox / f"{request.id}.json", {"sites": request.sites, "json": request.json})
+        _write_text(path, _request_text(request))
         os.kill(pid, signal.SIGUSR1)
     except OSError:
-        (inbox / f"{request.id}.json").unlink(missing_ok=True)
+        _unlink(path)
         return None
-    reply = inbox / f"{request.id}{REPLY}"
+    reply = os.path.join(inbox, f"{request.id}{REPLY}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         data = _read(reply)
         if data is not None:
-            reply.unlink(missing_ok=True)
+            _unlink(reply)
             out, err = data.get("out", []), data.get("err", [])
             return Reply([str(x) for x in out], [str(x) for x in err], int(data.get("code", 3)))
         os.kill(pid, 0)  # ProcessLookupError once it is gone
@@ -87,10 +98,21 @@ def ask(run_dir: Path, pid: int, sites: list[str], as_json: bool, timeout: float
     raise TimeoutError(f"no reply from hostd (pid {pid}) within {timeout:.0f}s")
 
 
+def _request_text(request: Request) -> str:
+    """A request as JSON; written by hand for plain site names (importing json would
+    cost the deploy more than the rest of the command does)."""
+    if not all(set(name) <= PLAIN for name in request.sites):
+        import json
+
+        return json.dumps({"sites": request.sites, "json": request.json})
+    sites = ", ".join(f'"{name}"' for name in request.sites)
+    return f'{{"sites": [{sites}], "json": {"true" if request.json else "false"}}}'
+
+
 # -- the daemon's side ------------------------------------------------------------------
 
 
-def pending(run_dir: Path) -> Iterator[Request]:
+def pending(run_dir: AnyPath) -> Iterator[Request]:
     """The requests waiting, oldest first; each is taken (its file removed) as it is
     yielded. A damaged one is dropped."""
     inbox = inbox_of(run_dir)
@@ -104,9 +126,9 @@ def pending(run_dir: Path) -> Iterator[Request]:
     except OSError:
         return
     for _, name in names:
-        path = inbox / name
+        path = os.path.join(inbox, name)
         data = _read(path)
-        path.unlink(missing_ok=True)
+        _unlink(path)
         if data is None:
             continue
         sites = data.get("sites")
@@ -114,20 +136,23 @@ def pending(run_dir: Path) -> Iterator[Request]:
             yield Request(name.removesuffix(".json"), sites, bool(data.get("json")))
 
 
-def answer(run_dir: Path, request: Request, reply: Reply) -> None:
-    _write(inbox_of(run_dir) / f"{request.id}{REPLY}",
-           {"out": reply.out, "err": reply.err, "code": reply.code})  # fmt: skip
+def answer(run_dir: AnyPath, request: Request, reply: Reply) -> None:
+    import json
+
+    data = {"out": reply.out, "err": reply.err, "code": reply.code}
+    _write_text(os.path.join(inbox_of(run_dir), f"{request.id}{REPLY}"), json.dumps(data))
 
 
 STALE = 60.0  # seconds after which a request or reply nobody took is dropped
 
 
-def prepare(run_dir: Path) -> None:
-    """The inbox, without what nobody waits for any more: replies and requests older
-    than a minute, half-written files. A request of the moments before (a restart in
-    place, whose command waits on the same pid) stays, to be answered."""
+def prepare(run_dir: AnyPath, pid: int) -> None:
+    """The inbox of daemon `pid`, without what nobody waits for any more: replies and
+    requests older than a minute, half-written files, the taker of another daemon
+    before. A request of the moments before (a restart in place, whose command waits
+    on the same pid) stays, to be answered, and so does the taker naming `pid`."""
     inbox = inbox_of(run_dir)
-    inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.makedirs(inbox, mode=0o700, exist_ok=True)
     now = time.time()
     for entry in os.scandir(inbox):
         try:
@@ -135,19 +160,36 @@ def prepare(run_dir: Path) -> None:
         except OSError:
             continue
         if old or entry.name.startswith(".") or entry.name.endswith(REPLY):
-            Path(entry.path).unlink(missing_ok=True)
+            _unlink(entry.path)
+    if daemon_taking_requests(run_dir) != pid:
+        _unlink(os.path.join(inbox, TAKER))
 
 
-def _write(path: Path, data: dict[str, Any]) -> None:
+def take_requests(run_dir: AnyPath, pid: int) -> None:
+    """Say that daemon `pid` takes requests (it handles SIGUSR1 from now on)."""
+    _write_text(os.path.join(inbox_of(run_dir), TAKER), f"{pid}\n")
+
+
+def _write_text(path: str, text: str) -> None:
     """All or nothing: a reader sees the whole file or none."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data))
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as file:
+        file.write(text)
     os.replace(tmp, path)
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def _read(path: str) -> dict[str, Any] | None:
+    import json
+
     try:
-        data = json.loads(path.read_text())
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

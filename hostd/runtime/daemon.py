@@ -41,7 +41,7 @@ from hostd.edges.certstore import read_certificate
 from hostd.edges.inputs import builtin_site, served_settings
 from hostd.edges.locks import claim_instance
 from hostd.edges.records import HEALED, UpRecord, forget_healings, write_up
-from hostd.edges.reload_inbox import Reply, answer, pending
+from hostd.edges.reload_inbox import Reply, answer, pending, take_requests
 from hostd.edges.reload_inbox import prepare as prepare_inbox
 from hostd.edges.watcher import SiteWatcher, env_files
 from hostd.errors import EXIT_ERROR, HostdError, error_line
@@ -248,7 +248,7 @@ class Daemon:
         for folder in (layout.state_dir, layout.log_root, layout.acme_webroot, layout.sites_dir):
             folder.mkdir(parents=True, exist_ok=True)
         layout.run_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
-        prepare_inbox(layout.run_dir)
+        prepare_inbox(layout.run_dir, os.getpid())
         (layout.nginx_prefix / "tmp").mkdir(parents=True, exist_ok=True)
         forget_healings(layout.state_dir / HEALED)  # status shows what this start heals
 
@@ -267,9 +267,9 @@ class Daemon:
                 listen=http.listen,
                 http_port=http.port,
                 https_port=http.https_port,
-                reloads=True,
             ),
         )
+        take_requests(self.layout.run_dir, os.getpid())
         dashboard = self.settings.dashboard
         if dashboard.enabled:
             domain = dashboard.domain or "dashboard.localhost"

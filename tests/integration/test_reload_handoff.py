@@ -15,7 +15,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from hostd.edges.reload_inbox import Reply, Request, answer, ask, pending, prepare
+from hostd.edges.reload_inbox import (
+    Reply,
+    Request,
+    answer,
+    ask,
+    daemon_taking_requests,
+    pending,
+    prepare,
+    take_requests,
+)
 
 from .harness import HostdUp, site_yaml, wait_until
 
@@ -53,35 +62,36 @@ def test_a_named_reload_is_answered_by_the_daemon(instance: HostdUp) -> None:
     assert without_import_log(done.stderr) == (
         "hostd reload: error: unknown site(s): nosuch (known: alpha)"
     )
-    assert list((instance.home / "run" / "reloads").iterdir()) == []  # nothing left over
+    left = [p.name for p in (instance.home / "run" / "reloads").iterdir()]
+    assert left == ["taker"]  # no request or reply left over
 
 
 def test_a_daemon_that_does_not_say_it_takes_requests_is_not_signalled(
     instance: HostdUp,
 ) -> None:
-    """An up record without `reloads` (a hostd from before, still running): the
-    command reloads by itself; SIGUSR1 would have ended that daemon."""
+    """No taker file in the inbox (a hostd from before, still running): the command
+    reloads by itself; SIGUSR1 would have ended that daemon."""
     instance.write_site("alpha", site_yaml(["alpha.test"]))
     instance.start()
-    record = instance.home / "run" / "up.json"
-    data = json.loads(record.read_text())
-    del data["reloads"]
-    record.write_text(json.dumps(data))
+    taker = instance.home / "run" / "reloads" / "taker"
+    assert taker.read_text() == f"{instance.proc.pid if instance.proc else 0}\n"
+    taker.unlink()
     done, own = reload_importing(instance, "alpha")
     assert done.returncode == 0 and "alpha: reloaded" in done.stdout
     assert own
     assert instance.proc is not None and instance.proc.poll() is None
 
 
-def test_a_stale_up_record_naming_another_process_sends_it_nothing() -> None:
-    """After a crash, up.json names a pid now another program's: it gets no signal
-    (SIGUSR1 would kill it), and the command says no instance runs."""
+def test_a_stale_taker_naming_another_process_sends_it_nothing() -> None:
+    """After a crash, the inbox's taker names a pid now another program's: it gets no
+    signal (SIGUSR1 would kill it), and the command says no instance runs."""
     tmp_path = Path(tempfile.mkdtemp(prefix="hd-", dir="/tmp"))  # short: socket paths
     bystander = subprocess.Popen(["sleep", "60"])
     try:
         run = tmp_path / "h" / "run"
-        run.mkdir(parents=True)
-        (run / "up.json").write_text(json.dumps({"pid": bystander.pid, "reloads": True}))
+        (run / "reloads").mkdir(parents=True)
+        (run / "up.json").write_text(json.dumps({"pid": bystander.pid}))
+        (run / "reloads" / "taker").write_text(f"{bystander.pid}\n")
         done = subprocess.run(
             [sys.executable, "-m", "hostd", "reload", "alpha", "--home", str(tmp_path / "h")],
             capture_output=True, text=True, timeout=60,
@@ -106,7 +116,7 @@ def test_a_daemon_gone_before_it_answered_ends_the_command(instance: HostdUp) ->
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=instance.environ(),
     )  # fmt: skip
     try:
-        wait_until(lambda: any(inbox.iterdir()), what="the request written")
+        wait_until(lambda: any(inbox.glob("*-*.json")), what="the request written")
         instance.proc.send_signal(signal.SIGKILL)
         instance.proc.wait(10)
         _, err = command.communicate(timeout=30)
@@ -121,7 +131,7 @@ def test_a_daemon_gone_before_it_answered_ends_the_command(instance: HostdUp) ->
 
 
 def test_the_inbox_takes_each_request_once_and_keeps_a_fresh_one(tmp_path: Path) -> None:
-    prepare(tmp_path)
+    prepare(tmp_path, os.getpid())
     inbox = tmp_path / "reloads"
     (inbox / "1-a.json").write_text(json.dumps({"sites": ["blog"], "json": False}))
     (inbox / "2-b.json").write_text("{damaged")
@@ -129,7 +139,7 @@ def test_the_inbox_takes_each_request_once_and_keeps_a_fresh_one(tmp_path: Path)
     old = inbox / "0-z.json"
     old.write_text(json.dumps({"sites": ["shop"]}))
     os.utime(old, (time.time() - 3600, time.time() - 3600))
-    prepare(tmp_path)  # a new daemon: what is stale goes, the fresh request stays
+    prepare(tmp_path, os.getpid())  # a new daemon: what is stale goes, the fresh request stays
     assert sorted(p.name for p in inbox.iterdir()) == ["1-a.json", "2-b.json"]
     taken = list(pending(tmp_path))
     assert taken == [Request("1-a", ["blog"], False)]
@@ -140,7 +150,7 @@ def test_the_inbox_takes_each_request_once_and_keeps_a_fresh_one(tmp_path: Path)
 
 def test_asking_a_process_that_replies_returns_its_reply(tmp_path: Path) -> None:
     """ask() against a stand-in daemon that answers on SIGUSR1."""
-    prepare(tmp_path)
+    prepare(tmp_path, os.getpid())
     script = (
         "import signal, sys, time\n"
         "from pathlib import Path\n"
@@ -164,3 +174,25 @@ def test_asking_a_process_that_replies_returns_its_reply(tmp_path: Path) -> None
         daemon.wait()
         if daemon.stdout is not None:
             daemon.stdout.close()
+
+
+def test_the_taker_names_the_daemon_that_takes_requests(tmp_path: Path) -> None:
+    """Only a process whose command line names hostd is taken for the daemon; a
+    restart in place (the same pid) keeps the taker, another daemon's start drops it."""
+    stand_in = subprocess.Popen(["hostd-stand-in", "60"], executable=shutil.which("sleep"))
+    try:
+        cmdline = Path(f"/proc/{stand_in.pid}/cmdline")
+        wait_until(lambda: cmdline.read_bytes().startswith(b"hostd-stand-in"), what="exec")
+        prepare(tmp_path, stand_in.pid)
+        assert daemon_taking_requests(tmp_path) is None  # said only once it takes them
+        take_requests(tmp_path, os.getpid())  # this test's own process: not hostd
+        assert daemon_taking_requests(tmp_path) is None
+        take_requests(tmp_path, stand_in.pid)
+        assert daemon_taking_requests(tmp_path) == stand_in.pid
+        prepare(tmp_path, stand_in.pid)
+        assert daemon_taking_requests(tmp_path) == stand_in.pid
+        prepare(tmp_path, stand_in.pid + 1)
+        assert not (tmp_path / "reloads" / "taker").exists()
+    finally:
+        stand_in.kill()
+        stand_in.wait()
