@@ -18,7 +18,9 @@ Parts (--parts picks some):
             files allowed (a common soft limit): nginx opens 2 logs per site.
   rps       requests per second of the hello app (2 workers) through hostd's nginx
             (wrk with the Host header) against the same gunicorn command bound to a
-            TCP port, interleaved rounds. Goal: >= 0.9x.
+            TCP port, interleaved rounds. Goal: >= 0.9x. A third contender, a bare
+            nginx in front of the same socket (no access log, no headers but Host),
+            shows what the proxy hop itself costs on this machine.
 
     /tmp/v/bin/python bench/scale.py [--parts live100,files1000,parts,rps] [--sites 100]
 """
@@ -41,6 +43,7 @@ from pathlib import Path
 from common import (
     REPO,
     BenchError,
+    HostdUp,
     bench_sites,
     cpu_ticks,
     domain,
@@ -59,6 +62,7 @@ from common import (
     write_site,
 )
 
+from hostd.apply.reconciler import Reconciler
 from hostd.core.layout import embedded_layout
 from hostd.core.render import gunicorn_argv, program_environment
 from hostd.edges.fs import write_tree
@@ -313,13 +317,61 @@ def cpu_used(pids: list[int]) -> float:
     return sum(ticks) / os.sysconf("SC_CLK_TCK")
 
 
+BARE_NGINX = """\
+daemon off;
+worker_processes auto;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log;
+{user}
+events {{
+    worker_connections 1024;
+}}
+
+http {{
+    access_log off;
+    upstream app {{
+        server unix:{socket};
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://app;
+            proxy_set_header Host $host;
+        }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def bare_nginx(folder: Path, socket: Path) -> Iterator[tuple[int, Callable[[], list[int]]]]:
+    """nginx at its cheapest in front of the same socket: no access log, one header
+    set, nothing else; its port and its processes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    user = "user root;" if os.geteuid() == 0 else ""  # workers that reach the socket
+    conf = folder / "nginx.conf"
+    conf.write_text(BARE_NGINX.format(folder=folder, user=user, socket=socket, port=port))
+    proc = subprocess.Popen(
+        [tool("nginx"), "-p", str(folder), "-c", str(conf)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: fetch(port, domain("hello"))[0] == 200, 30, "the bare nginx")
+        yield port, lambda: [proc.pid, *children_of(proc.pid)]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def requests_per_second(workers: int, seconds: float, rounds: int, connections: int) -> None:
     if WRK is None:
         raise BenchError("wrk is not installed")
     text = site_yaml([domain("hello")]).replace("workers: 1", f"workers: {workers}")
     with instance({"hello": text}) as up:
         wait_settled(up, quiet=2.0)
-        reconciler = make_reconciler(*running_instance(up.home))
+        layout, settings = running_instance(up.home)
+        reconciler = make_reconciler(layout, settings)
         live = reconciler.live()
         assert live is not None
         site = live.sites["hello"]
@@ -342,76 +394,95 @@ def requests_per_second(workers: int, seconds: float, rounds: int, connections: 
         try:
             wait_for(lambda: fetch(port, domain("hello"))[0] == 200, 60, "direct gunicorn")
             note(f"direct: {' '.join(argv)}")
-            via: list[float] = []
-            straight: list[float] = []
-            p99: dict[str, list[float]] = {"nginx": [], "direct": []}
-            master = int((up.home / "run" / "nginx.pid").read_text())
-            bound = gunicorn_argv(site, reconciler.facts)
-            hostd_bind = bound[bound.index("--bind") + 1]
-            kinds: dict[str, Callable[[], list[int]]] = {
-                "nginx": lambda: [master, *children_of(master)],
-                "gunicorn": lambda: processes_mentioning(hostd_bind),
-                "direct": lambda: processes_mentioning(f"127.0.0.1:{port}"),
-            }
-            # CPU per request, microseconds, by process kind and round
-            per_request: dict[str, list[float]] = {kind: [] for kind in kinds}
-            for n in range(rounds):
-                for label, target in (("nginx", up.port), ("direct", port)):
-                    before = {kind: cpu_used(pids()) for kind, pids in kinds.items()}
-                    wrk = start_wrk(
-                        f"http://127.0.0.1:{target}/",
-                        domain("hello"),
-                        up.root,
-                        threads=2,
-                        connections=connections,
-                        seconds=seconds,
-                    )
-                    result = finish_wrk(wrk, timeout=seconds + 60)
-                    used = {k: cpu_used(pids()) - before[k] for k, pids in kinds.items()}
-                    for kind in ("nginx", "gunicorn") if label == "nginx" else ("direct",):
-                        per_request[kind].append(used[kind] / max(1, result.requests) * 1e6)
-                    if result.non_2xx or result.errors:
-                        note(
-                            f"{label} round {n}: {result.non_2xx} non-2xx, "
-                            f"{result.socket_errors} socket errors"
-                        )
-                    (via if label == "nginx" else straight).append(result.requests_per_second)
-                    p99[label].append(result.latency.get(99, 0) * 1000)
-                    emit(
-                        f"rps_round_{label}",
-                        round=n,
-                        rps=f"{result.requests_per_second:.0f}",
-                        p50=f"{result.latency.get(50, 0) * 1000:.2f}ms",
-                        p99=f"{result.latency.get(99, 0) * 1000:.2f}ms",
-                    )
-            ratio = statistics.median(via) / statistics.median(straight)
-            emit(
-                "rps",
-                workers=workers,
-                connections=connections,
-                via_nginx=f"{statistics.median(via):.0f}",
-                direct=f"{statistics.median(straight):.0f}",
-                ratio=f"{ratio:.2f}",
-                goal="0.90",
-                met="yes" if ratio >= 0.9 else "no",
-            )
-            emit(
-                "rps_cpu_per_request",
-                nginx_us=f"{statistics.median(per_request['nginx']):.0f}",
-                app_via_nginx_us=f"{statistics.median(per_request['gunicorn']):.0f}",
-                app_direct_us=f"{statistics.median(per_request['direct']):.0f}",
-            )
-            nginx_p99 = statistics.median(p99["nginx"])
-            direct_p99 = statistics.median(p99["direct"])
-            emit(
-                "rps_p99",
-                via_nginx=f"{nginx_p99:.2f}ms",
-                direct=f"{direct_p99:.2f}ms",
-                added_by_proxy=f"{nginx_p99 - direct_p99:.2f}ms",
-            )
+            with bare_nginx(up.root / "bare", layout.site_socket("hello")) as (bare, bare_pids):
+                measure_rps(up, reconciler, port, bare, bare_pids, workers, seconds, rounds,
+                            connections)  # fmt: skip
         finally:
             direct.terminate()
             direct.wait(30)
+
+
+def measure_rps(
+    up: HostdUp, reconciler: Reconciler, port: int, bare: int, bare_pids: Callable[[], list[int]],
+    workers: int, seconds: float, rounds: int, connections: int,
+) -> None:  # fmt: skip
+    """Interleaved wrk rounds through hostd's nginx, through a bare nginx in front of the
+    same socket, and to the same gunicorn command on a TCP port; the ratios, CPU per
+    request and the p99 each adds."""
+    master = int((up.home / "run" / "nginx.pid").read_text())
+    site = reconciler.live().sites["hello"]  # type: ignore[union-attr]
+    bound = gunicorn_argv(site, reconciler.facts)
+    hostd_bind = bound[bound.index("--bind") + 1]
+    kinds: dict[str, Callable[[], list[int]]] = {
+        "nginx": lambda: [master, *children_of(master)],
+        "bare": bare_pids,
+        "gunicorn": lambda: processes_mentioning(hostd_bind),
+        "direct": lambda: processes_mentioning(f"127.0.0.1:{port}"),
+    }
+    targets = {"nginx": up.port, "bare": bare, "direct": port}
+    measured = {"nginx": ("nginx", "gunicorn"), "bare": ("bare", "gunicorn"), "direct": ("direct",)}
+    rps: dict[str, list[float]] = {label: [] for label in targets}
+    p99: dict[str, list[float]] = {label: [] for label in targets}
+    # CPU per request, microseconds, by label, process kind and round
+    per_request: dict[tuple[str, str], list[float]] = {
+        (label, kind): [] for label, kinds_of in measured.items() for kind in kinds_of
+    }
+    for n in range(rounds):
+        for label, target in targets.items():
+            before = {kind: cpu_used(pids()) for kind, pids in kinds.items()}
+            wrk = start_wrk(f"http://127.0.0.1:{target}/", domain("hello"), up.root,
+                            threads=2, connections=connections, seconds=seconds)  # fmt: skip
+            result = finish_wrk(wrk, timeout=seconds + 60)
+            used = {k: cpu_used(pids()) - before[k] for k, pids in kinds.items()}
+            for kind in measured[label]:
+                per_request[label, kind].append(used[kind] / max(1, result.requests) * 1e6)
+            if result.non_2xx or result.errors:
+                note(f"{label} round {n}: {result.non_2xx} non-2xx, "
+                     f"{result.socket_errors} socket errors")  # fmt: skip
+            rps[label].append(result.requests_per_second)
+            p99[label].append(result.latency.get(99, 0) * 1000)
+            emit(
+                f"rps_round_{label}",
+                round=n,
+                rps=f"{result.requests_per_second:.0f}",
+                p50=f"{result.latency.get(50, 0) * 1000:.2f}ms",
+                p99=f"{result.latency.get(99, 0) * 1000:.2f}ms",
+            )
+    median = {label: statistics.median(values) for label, values in rps.items()}
+    ratio = median["nginx"] / median["direct"]
+    emit(
+        "rps",
+        workers=workers,
+        connections=connections,
+        via_nginx=f"{median['nginx']:.0f}",
+        direct=f"{median['direct']:.0f}",
+        ratio=f"{ratio:.2f}",
+        goal="0.90",
+        met="yes" if ratio >= 0.9 else "no",
+    )
+    emit(
+        "rps_bare_nginx",
+        bare=f"{median['bare']:.0f}",
+        bare_over_direct=f"{median['bare'] / median['direct']:.2f}",
+        hostd_over_bare=f"{median['nginx'] / median['bare']:.2f}",
+    )
+    cpu = {key: f"{statistics.median(values):.0f}" for key, values in per_request.items()}
+    emit(
+        "rps_cpu_per_request",
+        nginx_us=cpu["nginx", "nginx"],
+        app_via_nginx_us=cpu["nginx", "gunicorn"],
+        bare_nginx_us=cpu["bare", "bare"],
+        app_via_bare_us=cpu["bare", "gunicorn"],
+        app_direct_us=cpu["direct", "direct"],
+    )
+    p99_median = {label: statistics.median(values) for label, values in p99.items()}
+    emit(
+        "rps_p99",
+        via_nginx=f"{p99_median['nginx']:.2f}ms",
+        bare_nginx=f"{p99_median['bare']:.2f}ms",
+        direct=f"{p99_median['direct']:.2f}ms",
+        added_by_proxy=f"{p99_median['nginx'] - p99_median['direct']:.2f}ms",
+    )
 
 
 def run() -> None:

@@ -340,6 +340,8 @@ def breakdown(up: HostdUp, app: Path, args: argparse.Namespace) -> None:
             (reconciler.validator, "accepted", "validate"),
             (ports.releases, "run", "release"),
             (ports.generations, "write", "generation_writes"),
+            (ports.supervisor, "retire", "supervisor_retires"),
+            (ports.supervisor, "start_early", "supervisor_early_starts"),
             (ports.supervisor, "remove", "supervisor_removes"),
             (ports.supervisor, "reload_config", "supervisor_rereads"),
             (ports.supervisor, "add", "supervisor_adds"),
