@@ -3,10 +3,10 @@
 A deploy runs `hostd reload blog`, and until it is answered the new code waits: a
 command that imported all of hostd and built its own transaction spent 0.2 s on that
 before the new version began to boot. The daemon has all of it loaded. So the command
-writes a request (`run/reloads/ID.json`: the sites, the output form), sends the daemon
+writes a request (`run/.reloads/ID.json`: the sites, the output form), sends the daemon
 SIGUSR1 and waits for `ID.reply.json` (what to print, and the exit code), while the
 daemon lives. A daemon that takes requests says so with its pid in
-`run/reloads/taker`, written once it handles SIGUSR1: no signal goes to one that
+`run/.reloads/taker`, written once it handles SIGUSR1: no signal goes to one that
 would die of it (a hostd from before has no such file), nor to a pid another
 program has taken since.
 
@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
     AnyPath: TypeAlias = str | os.PathLike[str]
 
-INBOX = "reloads"  # below the run folder
+INBOX = ".reloads"  # below the run folder; no site has such a name (system mode's run
+# folder holds a folder per site)
 REPLY = ".reply.json"
 TAKER = "taker"  # the pid of the daemon that takes requests
 PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")

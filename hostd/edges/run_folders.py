@@ -9,7 +9,7 @@ import shutil
 
 from hostd.core.facts import HostFacts
 from hostd.core.layout import Layout
-from hostd.core.site import Site
+from hostd.core.site import SITE_NAME, Site
 
 
 def owner_of(site: Site, nginx_group: str = HostFacts.nginx_group) -> tuple[str, str]:
@@ -29,14 +29,15 @@ def owner_of(site: Site, nginx_group: str = HostFacts.nginx_group) -> tuple[str,
 
 
 def remove_stale_run_folders(layout: Layout, keep: set[str]) -> list[str]:
-    """Remove the run folders of sites not in `keep`; the names removed."""
+    """Remove the run folders of sites not in `keep`; the names removed. A folder
+    whose name no site can have (hostd's own, `.reloads`) is not a site's."""
     try:
         folders = [path for path in layout.run_dir.iterdir() if path.is_dir()]
     except OSError:
         return []
     removed = []
     for folder in sorted(folders):
-        if folder.name not in keep and not folder.is_symlink():
+        if folder.name not in keep and SITE_NAME.match(folder.name) and not folder.is_symlink():
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder.name)
     return removed

@@ -269,7 +269,10 @@ class Daemon:
                 https_port=http.https_port,
             ),
         )
-        take_requests(self.layout.run_dir, os.getpid())
+        try:
+            take_requests(self.layout.run_dir, os.getpid())
+        except OSError as exc:  # `hostd reload SITE` then reloads in the command
+            self.say(f"cannot take reload requests in {self.layout.run_dir}: {exc}")
         dashboard = self.settings.dashboard
         if dashboard.enabled:
             domain = dashboard.domain or "dashboard.localhost"

@@ -62,7 +62,7 @@ def test_a_named_reload_is_answered_by_the_daemon(instance: HostdUp) -> None:
     assert without_import_log(done.stderr) == (
         "hostd reload: error: unknown site(s): nosuch (known: alpha)"
     )
-    left = [p.name for p in (instance.home / "run" / "reloads").iterdir()]
+    left = [p.name for p in (instance.home / "run" / ".reloads").iterdir()]
     assert left == ["taker"]  # no request or reply left over
 
 
@@ -73,7 +73,7 @@ def test_a_daemon_that_does_not_say_it_takes_requests_is_not_signalled(
     reloads by itself; SIGUSR1 would have ended that daemon."""
     instance.write_site("alpha", site_yaml(["alpha.test"]))
     instance.start()
-    taker = instance.home / "run" / "reloads" / "taker"
+    taker = instance.home / "run" / ".reloads" / "taker"
     assert taker.read_text() == f"{instance.proc.pid if instance.proc else 0}\n"
     taker.unlink()
     done, own = reload_importing(instance, "alpha")
@@ -89,9 +89,9 @@ def test_a_stale_taker_naming_another_process_sends_it_nothing() -> None:
     bystander = subprocess.Popen(["sleep", "60"])
     try:
         run = tmp_path / "h" / "run"
-        (run / "reloads").mkdir(parents=True)
+        (run / ".reloads").mkdir(parents=True)
         (run / "up.json").write_text(json.dumps({"pid": bystander.pid}))
-        (run / "reloads" / "taker").write_text(f"{bystander.pid}\n")
+        (run / ".reloads" / "taker").write_text(f"{bystander.pid}\n")
         done = subprocess.run(
             [sys.executable, "-m", "hostd", "reload", "alpha", "--home", str(tmp_path / "h")],
             capture_output=True, text=True, timeout=60,
@@ -110,7 +110,7 @@ def test_a_daemon_gone_before_it_answered_ends_the_command(instance: HostdUp) ->
     instance.start()
     assert instance.proc is not None
     instance.proc.send_signal(signal.SIGSTOP)  # it takes no request now
-    inbox = instance.home / "run" / "reloads"
+    inbox = instance.home / "run" / ".reloads"
     command = subprocess.Popen(
         [sys.executable, "-m", "hostd", "reload", "alpha", "--home", str(instance.home)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=instance.environ(),
@@ -132,7 +132,7 @@ def test_a_daemon_gone_before_it_answered_ends_the_command(instance: HostdUp) ->
 
 def test_the_inbox_takes_each_request_once_and_keeps_a_fresh_one(tmp_path: Path) -> None:
     prepare(tmp_path, os.getpid())
-    inbox = tmp_path / "reloads"
+    inbox = tmp_path / ".reloads"
     (inbox / "1-a.json").write_text(json.dumps({"sites": ["blog"], "json": False}))
     (inbox / "2-b.json").write_text("{damaged")
     (inbox / "3-c.reply.json").write_text("{}")  # nobody waits for it any more
@@ -192,7 +192,7 @@ def test_the_taker_names_the_daemon_that_takes_requests(tmp_path: Path) -> None:
         prepare(tmp_path, stand_in.pid)
         assert daemon_taking_requests(tmp_path) == stand_in.pid
         prepare(tmp_path, stand_in.pid + 1)
-        assert not (tmp_path / "reloads" / "taker").exists()
+        assert not (tmp_path / ".reloads" / "taker").exists()
     finally:
         stand_in.kill()
         stand_in.wait()

@@ -81,7 +81,7 @@ def test_a_restart_reads_hostd_toml_again(instance: HostdUp) -> None:
 
 def test_a_reload_asked_during_a_restart_in_place_is_answered(instance: HostdUp) -> None:
     """`hostd reload alpha` sent while hostd restarts: answered by one self or the
-    next (the request waits in run/reloads/, the signal is held across the exec)."""
+    next (the request waits in run/.reloads/, the signal is held across the exec)."""
     instance.write_site("alpha", site_yaml(["alpha.test"]))
     instance.start()
     assert instance.proc is not None

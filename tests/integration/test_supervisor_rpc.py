@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hostd.core.program import ConfigDiff
+from hostd.core.program import ConfigDiff, ProgramInfo
 from hostd.edges.supervisor import XmlRpcSupervisor
 from hostd.errors import SupervisorError
 
@@ -202,6 +202,15 @@ def pid_gone(pid: int) -> bool:
     return not Path(f"/proc/{pid}").exists()  # exited and reaped
 
 
+def running(instance: Instance, name: str) -> ProgramInfo:
+    """`name`'s info once supervisord says it runs."""
+    wait_until(lambda: (i := instance.full.info(name)) is not None and i.state == "RUNNING",
+               10, f"{name} running")  # fmt: skip
+    info = instance.full.info(name)
+    assert info is not None
+    return info
+
+
 def test_a_retired_program_is_forgotten_at_once_and_stops_on_its_own() -> None:
     """A group retired while its process takes 1 s to stop: supervisord forgets it
     within the call, a new group of the same name starts beside the old process,
@@ -210,10 +219,7 @@ def test_a_retired_program_is_forgotten_at_once_and_stops_on_its_own() -> None:
         instance.write(stopping_slowly(instance, "alpha", "echo stopping; sleep 1; exit 0"))
         assert instance.hostd.reload_config() == ConfigDiff(("alpha",), (), ())
         instance.hostd.add("alpha")
-        wait_until(lambda: (i := instance.full.info("alpha")) is not None and i.state == "RUNNING",
-                   10, "alpha running")  # fmt: skip
-        old = instance.full.info("alpha")
-        assert old is not None
+        old = running(instance, "alpha")
         instance.hostd.retire("alpha")
         assert instance.full.info("alpha") is None  # forgotten, not waited for
         assert not pid_gone(old.pid)
@@ -234,10 +240,7 @@ def test_a_retired_program_that_ignores_its_stop_is_killed_after_its_stop_wait()
         instance.write(stopping_slowly(instance, "alpha", "", extra="stopwaitsecs=1\n"))
         instance.hostd.reload_config()
         instance.hostd.add("alpha")
-        wait_until(lambda: (i := instance.full.info("alpha")) is not None and i.state == "RUNNING",
-                   10, "alpha running")  # fmt: skip
-        old = instance.full.info("alpha")
-        assert old is not None
+        old = running(instance, "alpha")
         instance.hostd.retire("alpha")
         assert instance.full.info("alpha") is None
         wait_until(lambda: pid_gone(old.pid), 10, "SIGKILLed once its stop wait passed")
@@ -246,10 +249,7 @@ def test_a_retired_program_that_ignores_its_stop_is_killed_after_its_stop_wait()
 
 def test_retiring_without_the_rpcinterface_waits_as_a_removal() -> None:
     with supervisord("alpha", plugin=False) as instance:
-        wait_until(lambda: (i := instance.full.info("alpha")) is not None and i.state == "RUNNING",
-                   10, "alpha running")  # fmt: skip
-        old = instance.full.info("alpha")
-        assert old is not None
+        old = running(instance, "alpha")
         instance.hostd.retire("alpha")
         assert instance.full.info("alpha") is None and pid_gone(old.pid)
 

@@ -117,6 +117,17 @@ def test_watch_serves_sites_through_the_machines_nginx_and_supervisor(machine: M
         wait_until(lambda: get(machine, "alpha.test") == "alpha says hi\n", what="watched change")
         status = watch.hostd("status", "--json")
         assert status.returncode == 0 and '"alpha"' in status.stdout
+        # `hostd reload alpha` is answered by the watching daemon
+        taker = machine.root / "run/hostd/.reloads/taker"
+        assert watch.proc is not None and taker.read_text() == f"{watch.proc.pid}\n"
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "hostd", "reload", "alpha",
+             "--root", str(machine.root)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0 and "alpha: reloaded" in done.stdout, done.stdout
+        assert "hostd.runtime.wiring" not in done.stderr  # the daemon did it
+        assert get(machine, "alpha.test") == "alpha says hi\n"
     finally:
         watch.stop()
 
