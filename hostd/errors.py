@@ -21,6 +21,8 @@ is decided by the apply report, not by an error.
 
 from __future__ import annotations
 
+from functools import cache
+
 TYPE_CHECKING = False  # light: the command that hands a reload to the daemon imports this
 if TYPE_CHECKING:
     import re
@@ -94,18 +96,15 @@ MAX_KEY = 80  # characters of a key path an error may show
 _LONG = MAX_QUOTED + 1
 
 
-_QUOTED: list[re.Pattern[str]] = []  # compiled on first use
-
-
+@cache
 def _quoted() -> re.Pattern[str]:
-    """A quoted value longer than MAX_QUOTED characters."""
-    if not _QUOTED:
-        import re
+    """A quoted value longer than MAX_QUOTED characters (compiled on first use: re is
+    not imported by the light command)."""
+    import re
 
-        _QUOTED.append(re.compile(
-            rf"(?:^|(?<=[\s(]))(?:'[^'\n]{{{_LONG},}}'|\"[^\"\n]{{{_LONG},}}\")(?=$|[\s:,;)])"
-        ))  # fmt: skip
-    return _QUOTED[0]
+    return re.compile(
+        rf"(?:^|(?<=[\s(]))(?:'[^'\n]{{{_LONG},}}'|\"[^\"\n]{{{_LONG},}}\")(?=$|[\s:,;)])"
+    )
 
 
 def _capped(message: str) -> str:
