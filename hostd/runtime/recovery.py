@@ -45,8 +45,10 @@ class Recovery:
 
 
 def set_aside(layout: Layout, sites: Iterable[str]) -> dict[str, Path]:
-    """Rename each site's live socket aside and point its link there; the site ->
-    socket path of those set aside (a site whose link leads to no socket is left)."""
+    """Move each site's live socket aside and point its link there; the site ->
+    socket path of those set aside (a site whose link leads to no socket is left).
+    The socket gets its second name first and loses its own last, so that the link
+    leads to it at every moment (a connect in between would find nothing: a 502)."""
     aside: dict[str, Path] = {}
     for site in sites:
         link = layout.site_socket(site)
@@ -55,13 +57,16 @@ def set_aside(layout: Layout, sites: Iterable[str]) -> dict[str, Path]:
             if not path.is_socket():
                 continue
             moved = aside_path(path)
-            os.replace(path, moved)
+            moved.unlink(missing_ok=True)
+            os.link(path, moved)
         except OSError:
             continue
         try:
             link_to(link, moved.name)
+            path.unlink()  # free for the new gunicorn
         except OSError:
-            os.replace(moved, path)  # as it was: the orphan serves at its own path
+            link_to(link, path.name)  # as it was: the orphan serves at its own path
+            moved.unlink(missing_ok=True)
             continue
         aside[site] = path
     return aside

@@ -19,6 +19,7 @@ import pytest
 from hostd.core.layout import Layout, embedded_layout
 from hostd.edges.process import start_time
 from hostd.edges.slot_link import SocketLinks
+from hostd.runtime import recovery
 from hostd.runtime.recovery import (
     hand_back,
     leftover_aside,
@@ -81,6 +82,26 @@ def test_a_socket_set_aside_serves_through_the_link_and_frees_its_path(
     assert leftover_aside(layout) == [own.with_name(f".{own.name}.orphan")]
     remove_aside(aside.values())
     assert leftover_aside(layout) == []
+
+
+def test_the_link_leads_to_the_socket_at_every_step_of_setting_it_aside(
+    layout: Layout, listeners: list[socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the link is switched to the socket's second name, both names lead to the
+    socket: a connect through the link never finds nothing."""
+    SocketLinks(layout).point("blog", "a")
+    orphan = listen(layout.slot_socket("blog", "a"), listeners)
+    seen: list[bool] = []
+    switch = recovery.link_to
+
+    def switching(link: Path, name: str) -> None:
+        seen.append(reaches(link, orphan) and reaches(link.with_name(name), orphan))
+        switch(link, name)
+        seen.append(reaches(link, orphan))
+
+    monkeypatch.setattr(recovery, "link_to", switching)
+    assert set_aside(layout, ["blog"]) == {"blog": layout.slot_socket("blog", "a")}
+    assert seen == [True, True]
 
 
 def test_a_link_an_apply_pointed_elsewhere_meanwhile_is_not_handed_back(
