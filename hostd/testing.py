@@ -208,10 +208,13 @@ class FakeSupervisor:
         self.running.pop(group, None)
         self.programs.pop(group, None)
 
-    def retire(self, group: str) -> None:
-        self.calls.append(f"retire {group}")
+    def retire(self, group: str, stop: bool = True) -> None:
+        self.calls.append(f"retire {group}" if stop else f"retire {group} held")
         self.running.pop(group, None)
         self.programs.pop(group, None)
+
+    def stop_retired(self) -> None:
+        self.calls.append("stop retired")
 
     def info(self, group: str) -> ProgramInfo | None:
         return self.programs.get(group)
@@ -263,6 +266,10 @@ class FakeSockets:
 
     pointed: dict[str, str] = field(default_factory=dict)
     switches: list[str] = field(default_factory=list)
+    vacated: list[str] = field(default_factory=list)  # site:slot, in order
+
+    def vacate(self, site: str, slot: str) -> None:
+        self.vacated.append(f"{site}:{slot}")
 
     def point(self, site: str, slot: str, *, settle: bool = True) -> None:
         if self.pointed.get(site) != slot:

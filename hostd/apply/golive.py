@@ -70,6 +70,7 @@ class GoLive:
         self.nginx = nginx
         self.apps = apps
         self.events = events
+        self._holding_warm = False  # warm versions retired but still running
 
     def start_early(self, sites: Mapping[str, Site], names: Collection[str]) -> frozenset[str]:
         """Start the web program of each of `names` (sites new to the live generation)
@@ -114,7 +115,21 @@ class GoLive:
         `early` the new sites `start_early` started. nginx reloads as soon as the
         first generation is live, while the programs start and the apps are gated:
         a new site's socket is pointed once its app answers, and the switch goes on
-        once nginx serves the generation too."""
+        once nginx serves the generation too. A warm version whose slot a new one takes
+        is held running until the switch is done (its stop would take the new version's
+        CPU while it boots)."""
+        try:
+            return self._switch(sites, current, slots_b, back_to, early)
+        finally:
+            if self._holding_warm:
+                self._holding_warm = False
+                self.supervisor.stop_retired()
+
+    def _switch(
+        self, sites: Mapping[str, Site], current: Generation, slots_b: frozenset[str] | None = None,
+        back_to: str | None = None, early: Collection[str] = (),
+    ) -> Switched:  # fmt: skip
+        """The switch itself (`switch` then stops the warm versions it held running)."""
         if slots_b is not None:
             self.renderer.slots_b = slots_b
         on_b = self.renderer.slots_b
@@ -206,11 +221,14 @@ class GoLive:
         """Start each new version of `moving` in its slot (on_b: as it will be) before
         the generation naming it is written, so that it boots meanwhile; the groups
         started (none where supervisord cannot: the generation's reread starts them).
-        A previous version kept warm in that slot stops on its own, unwaited for: it
-        serves nothing, and the new version starts afresh (on new code too, where
-        only code changed)."""
+        A previous version kept warm in that slot is retired, unwaited for and held
+        running until the switch is done, and its socket path removed: it serves
+        nothing, the new version starts afresh there (on new code too, where only
+        code changed), and only the new version answers its gate."""
         for name in sorted(set(moving) & warm_sites(current.files)):
-            self.supervisor.retire(web_program(name, slot_of(name, on_b)))
+            self.supervisor.retire(web_program(name, slot_of(name, on_b)), stop=False)
+            self._holding_warm = True
+            self.sockets.vacate(name, slot_of(name, on_b))  # the gate reaches the new one
         programs = {web_program(n, slot_of(n, on_b)): trial[trial_path(n)] for n in sorted(moving)}
         return self.supervisor.start_early(programs) if programs else []
 

@@ -91,10 +91,14 @@ class Supervisor(Protocol):
         """Stop the group, wait until it is down, forget it."""
         ...
 
-    def retire(self, group: str) -> None:
-        """Stop the group without waiting and forget it at once, so that a group of
-        the same name may start beside its last processes (they finish their stop
-        on their own); where supervisord cannot, as `remove`."""
+    def retire(self, group: str, stop: bool = True) -> None:
+        """Forget the group at once without waiting, so that a group of the same name
+        may start beside its processes: they stop on their own now, or with `stop`
+        false at `stop_retired`; where supervisord cannot, as `remove`."""
+        ...
+
+    def stop_retired(self) -> None:
+        """Stop the processes of the groups retired with `stop` false."""
         ...
 
     def info(self, group: str) -> ProgramInfo | None: ...
@@ -123,6 +127,12 @@ class Releases(Protocol):
 
 
 class Sockets(Protocol):
+    def vacate(self, site: str, slot: str) -> None:
+        """Remove the socket path of `site`'s `slot`, where a retired version (serving
+        nothing) still listens: a connect there finds nothing until the version
+        starting in that slot binds it, so its health gate asks only that one."""
+        ...
+
     def point(self, site: str, slot: str, *, settle: bool = True) -> None:
         """Send `site`'s new connections to the gunicorn of `slot`, atomically; once
         it returns, the old slot has taken what was queued on it and may drain

@@ -40,6 +40,12 @@ class SocketLinks:
                 return slot
         return None
 
+    def vacate(self, site: str, slot: str) -> None:
+        try:
+            self.layout.slot_socket(site, slot).unlink(missing_ok=True)
+        except OSError as exc:
+            raise HostdError(f"cannot free the socket path of {site}'s slot {slot}: {exc}") from exc
+
     def point(self, site: str, slot: str, *, settle: bool = True) -> None:
         link = self.layout.site_socket(site)
         before = self.pointed(site)

@@ -10,7 +10,7 @@ import http.client
 import time
 import xmlrpc.client
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from xml.parsers.expat import ExpatError
@@ -136,19 +136,27 @@ class XmlRpcSupervisor:
                 if exc.faultCode != BAD_NAME:
                     raise
 
-    def retire(self, group: str) -> None:
-        """Stop the group without waiting for it and forget it at once (its processes
-        finish their stop on their own), through hostd's rpcinterface; elsewhere as
-        `remove`."""
+    def retire(self, group: str, stop: bool = True) -> None:
+        """Forget the group at once without waiting for its processes, through hostd's
+        rpcinterface: they stop on their own now, or with `stop` false at
+        `stop_retired`; elsewhere as `remove`."""
         if self.programs is not None:
             try:
                 with self._call(f"retire {group}", namespace="hostd") as rpc:
-                    rpc.retireProgram(group)
+                    rpc.retireProgram(group, stop)
                 return
             except SupervisorError as exc:  # one started by an older hostd has none
                 if exc.fault != UNKNOWN_METHOD:
                     raise
         self.remove(group)
+
+    def stop_retired(self) -> None:
+        """Stop the processes of the groups retired without `stop` (none elsewhere)."""
+        if self.programs is not None:
+            # an older hostd's rpcinterface holds none; one unreachable now stops
+            # what it holds by itself (HOLD in supervisor_rpc.py)
+            with suppress(SupervisorError), self._call("stop retired", namespace="hostd") as rpc:
+                rpc.stopRetired()
 
     def _wait_stopped(self, group: str) -> None:
         """Poll until the group's process is down.

@@ -16,12 +16,15 @@ Sections are compared without their comments and blank lines.
 site boots while hostd checks and writes the generation that will name it); a later
 reread of a file with the same sections finds them unchanged.
 
-`hostd.retireProgram(name)` stops a group without waiting for it and forgets it at
-once, so that a group of the same name can start beside its last processes: a
-site's new version takes the slot its previous version was kept warm in without
-waiting out that version's stop. The retired processes stop as any other (their
-stop signal, SIGKILL once their `stopwaitsecs` have passed) and are reaped as any
-other; supervisord reads their output until they exit.
+`hostd.retireProgram(name, stop)` forgets a group at once without waiting for its
+processes, so that a group of the same name can start beside them: a site's new
+version takes the slot its previous version was kept warm in without waiting out
+that version's stop. With `stop` false the retired processes keep running until
+`hostd.stopRetired()` (hostd calls it once the new version is live: their stop
+costs the new version's boot CPU on the same cores), at the latest `HOLD` seconds
+later. They stop as any other (their stop signal, SIGKILL once their `stopwaitsecs`
+have passed) and are reaped as any other; supervisord reads their output until they
+exit.
 
 This module runs in supervisord's process: it imports only the standard library
 and Supervisor.
@@ -30,6 +33,7 @@ and Supervisor.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from supervisor import events
@@ -37,6 +41,7 @@ from supervisor.options import UnhosedConfigParser
 from supervisor.states import ProcessStates
 from supervisor.xmlrpc import Faults, RPCError
 
+HOLD = 60.0  # seconds a retired group may be held running before it stops anyway
 SECTION = re.compile(r"^\[([^\]\n]+)\][ \t]*$", re.MULTILINE)
 
 
@@ -66,10 +71,11 @@ def program_sections(text: str) -> dict[str, str] | None:
 class HostdNamespace:
     """The `hostd.` methods of an embedded instance's supervisord."""
 
-    def __init__(self, supervisord: Any) -> None:
+    def __init__(self, supervisord: Any, hold: float = HOLD) -> None:
         self.supervisord = supervisord
+        self.hold = hold  # seconds a retired group may be held running
         self.parsed: dict[str, str] | None = None  # section -> its options parsed last
-        self.retiring: list[Any] = []  # groups retired whose processes still stop
+        self.retiring: list[_Retired] = []  # groups retired whose processes still run
 
     def reloadPrograms(self, path: str) -> list[list[list[str]]]:
         """Reread the programs of `path` (the file every program is in), parsing only
@@ -165,45 +171,76 @@ class HostdNamespace:
             added.append(name)
         return added
 
-    def retireProgram(self, name: str) -> list[int]:
-        """Stop group `name` without waiting for its processes, and forget it: a
-        group of that name may be added at once. Its processes get their stop
-        signal now and SIGKILL once their stop wait has passed; their output is
-        read until they exit.
+    def retireProgram(self, name: str, stop: bool = True) -> list[int]:
+        """Forget group `name` without waiting for its processes: a group of that name
+        may be added at once. Its processes get their stop signal now, or with `stop`
+        false at `stopRetired` (at the latest `hold` seconds later), and SIGKILL once
+        their stop wait has passed; their output is read until they exit.
 
         @param string name  the group
-        @return array result  the pids told to stop (none for a group not known)
+        @param boolean stop  whether its processes stop now
+        @return array result  the pids of its processes (none for a group not known)
         """
         group = self.supervisord.process_groups.get(name)
         if group is None:
             return []
         pids = [p.pid for p in group.processes.values() if p.pid]
-        group.stop_all()
+        if stop:
+            group.stop_all()
         if group.get_unstopped_processes():
             if "get_process_map" not in vars(self.supervisord):
                 self.supervisord.get_process_map = self._process_map
-            self.retiring.append(group)
+            self.retiring.append(_Retired(group, None if stop else time.monotonic() + self.hold))
         group.before_remove()
         del self.supervisord.process_groups[name]
         events.notify(events.ProcessGroupRemovedEvent(name))
         return pids
 
+    def stopRetired(self) -> list[int]:
+        """Stop the retired groups still held running.
+
+        @return array result  the pids told to stop
+        """
+        pids: list[int] = []
+        for retired in self.retiring:
+            if retired.held_until is not None:
+                retired.held_until = None
+                pids += [p.pid for p in retired.group.processes.values() if p.pid]
+                retired.group.stop_all()
+        return pids
+
     def _process_map(self) -> dict[int, Any]:
         """supervisord's map of the pipes it reads on each pass, with those of the
-        retired processes still stopping; each of those is SIGKILLed once its stop
-        wait has passed, as supervisord does for its own groups on each pass."""
+        retired processes still running; on each pass, as supervisord does for its
+        own groups, each of those stopping is SIGKILLed once its stop wait has
+        passed, and a group held running past its time is stopped."""
         dispatchers: dict[int, Any] = type(self.supervisord).get_process_map(self.supervisord)
-        for group in list(self.retiring):
+        now = time.monotonic()
+        for retired in list(self.retiring):
+            group = retired.group
+            if retired.held_until is not None and now >= retired.held_until:
+                retired.held_until = None
+                group.stop_all()
             for process in group.processes.values():
                 if process.get_state() == ProcessStates.STOPPING:
                     process.transition()
             if group.get_unstopped_processes():
                 dispatchers.update(group.get_dispatchers())
             else:
-                self.retiring.remove(group)
+                self.retiring.remove(retired)
         return dispatchers
 
 
+class _Retired:
+    """A group supervisord has forgotten whose processes have not all stopped: held
+    running until `held_until` (monotonic), or stopping (None)."""
+
+    def __init__(self, group: Any, held_until: float | None) -> None:
+        self.group = group
+        self.held_until = held_until
+
+
 def make_rpcinterface(supervisord: Any, **config: str) -> HostdNamespace:
-    """The factory `[rpcinterface:hostd]` names."""
-    return HostdNamespace(supervisord)
+    """The factory `[rpcinterface:hostd]` names; its `retired_hold` option (seconds)
+    replaces HOLD."""
+    return HostdNamespace(supervisord, float(config.get("retired_hold", HOLD)))

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,10 +55,11 @@ def program(instance: Instance, name: str, seconds: int = 1000, extra: str = "")
     )
 
 
-def start(folder: Path, plugin: bool) -> subprocess.Popen[bytes]:
+def start(folder: Path, plugin: bool, options: str = "") -> subprocess.Popen[bytes]:
     hostd = (
         "[rpcinterface:hostd]\n"
         "supervisor.rpcinterface_factory = hostd.edges.supervisor_rpc:make_rpcinterface\n"
+        f"{options}"
     )
     (folder / "supervisord.conf").write_text(
         f"[unix_http_server]\nfile={folder}/s.sock\nchmod=0700\n"
@@ -74,7 +76,7 @@ def start(folder: Path, plugin: bool) -> subprocess.Popen[bytes]:
 
 
 @contextlib.contextmanager
-def supervisord(*names: str, plugin: bool = True) -> Iterator[Instance]:
+def supervisord(*names: str, plugin: bool = True, options: str = "") -> Iterator[Instance]:
     with tempfile.TemporaryDirectory(prefix="sr-", dir="/tmp") as name:
         folder = Path(name)
         programs = folder / "programs.conf"
@@ -85,7 +87,7 @@ def supervisord(*names: str, plugin: bool = True) -> Iterator[Instance]:
             XmlRpcSupervisor(folder / "s.sock", 10.0),
         )
         instance.write(*(program(instance, n) for n in names))
-        proc = start(folder, plugin)
+        proc = start(folder, plugin, options)
         try:
             wait_until(instance.full.is_running, 20, "supervisord answers")
             yield instance
@@ -245,6 +247,33 @@ def test_a_retired_program_that_ignores_its_stop_is_killed_after_its_stop_wait()
         assert instance.full.info("alpha") is None
         wait_until(lambda: pid_gone(old.pid), 10, "SIGKILLed once its stop wait passed")
         assert "killing 'alpha'" in (instance.folder / "supervisord.log").read_text()
+
+
+def test_a_retired_program_held_running_stops_when_told_or_when_its_hold_is_up() -> None:
+    """Retired with stop false, the old process runs beside the new group of its name
+    until `stop_retired`; one never told stops once the rpcinterface's
+    `retired_hold` has passed."""
+    with supervisord(options="retired_hold = 2\n") as instance:
+        instance.write(stopping_slowly(instance, "alpha", "echo stopping; exit 0"))
+        instance.hostd.reload_config()
+        instance.hostd.add("alpha")
+        old = running(instance, "alpha")
+        instance.hostd.retire("alpha", stop=False)
+        assert instance.full.info("alpha") is None
+        instance.write(program(instance, "alpha", seconds=2000))
+        instance.hostd.reload_config()
+        instance.hostd.add("alpha")
+        time.sleep(0.5)
+        assert not pid_gone(old.pid)  # held
+        instance.hostd.stop_retired()
+        wait_until(lambda: pid_gone(old.pid), 10, "the held process stopped when told")
+        assert "stopping" in (instance.logs("alpha") / "app.log").read_text()
+
+        new = running(instance, "alpha")
+        instance.hostd.retire("alpha", stop=False)
+        started = time.monotonic()
+        wait_until(lambda: pid_gone(new.pid), 10, "the held process stopped at its hold's end")
+        assert time.monotonic() - started > 1.0  # not before
 
 
 def test_retiring_without_the_rpcinterface_waits_as_a_removal() -> None:

@@ -204,9 +204,11 @@ def test_a_warm_program_started_again_since_is_not_the_previous_version(
 def test_a_change_while_a_warm_slot_holds_its_place_does_not_wait_for_it(
     fakes: FakePorts,
 ) -> None:
-    """Version 3 goes where version 1 is kept warm: version 1 is retired (told to
-    stop, not waited for) and version 3 starts before the generation naming it is
-    written; its traffic moves before the generation naming it live is written."""
+    """Version 3 goes where version 1 is kept warm: version 1 is retired (forgotten,
+    not waited for, held running until the switch is done, its socket path freed)
+    and version 3 starts
+    before the generation naming it is written; its traffic moves before the
+    generation naming it live is written; then version 1 stops."""
     reconciler = warm_reconciler(fakes)
     fakes.sites.files["alpha"] = site("alpha", "2")
     assert reconciler.apply().ok  # 2 in slot b, 1 warm in slot a
@@ -234,8 +236,10 @@ def test_a_change_while_a_warm_slot_holds_its_place_does_not_wait_for_it(
     calls = len(fakes.supervisor.calls)
     fakes.sites.files["alpha"] = site("alpha", "3")
     assert reconciler.apply().ok
-    assert fakes.supervisor.calls[calls:][:2] == ["retire alpha", "early alpha"]
-    assert "remove alpha" not in fakes.supervisor.calls[calls:]
+    made = fakes.supervisor.calls[calls:]
+    assert made[:2] == ["retire alpha held", "early alpha"] and made[-1] == "stop retired"
+    assert "remove alpha" not in made
+    assert fakes.sockets.vacated == ["alpha:a"]  # its gate reaches the new version only
     assert started_on == [before.id]  # before the first generation of the switch
     assert pointed_on == [before.id + 1]  # the first one; the second names it live
     assert live_version(reconciler, "alpha") == "3" and fakes.sockets.pointed["alpha"] == "a"
@@ -261,3 +265,18 @@ def test_a_new_version_started_before_its_generation_stops_if_that_cannot_be_wri
     assert set(fakes.supervisor.running) == {"alpha", "beta"}
     fakes.generations.write = write  # type: ignore[method-assign]
     assert reconciler.apply().ok and live_version(reconciler, "alpha") == "2"
+
+
+def test_a_warm_version_held_for_a_new_one_that_fails_its_gate_stops_all_the_same(
+    fakes: FakePorts,
+) -> None:
+    reconciler = warm_reconciler(fakes)
+    fakes.sites.files["alpha"] = site("alpha", "2")
+    assert reconciler.apply().ok  # 2 in slot b, 1 warm in slot a
+    calls = len(fakes.supervisor.calls)
+    fakes.apps.failure = lambda s: "no" if dict(s.app.env)["VERSION"] == "3" else None
+    fakes.sites.files["alpha"] = site("alpha", "3")
+    assert not reconciler.apply().ok
+    made = fakes.supervisor.calls[calls:]
+    assert made[0] == "retire alpha held" and made[-1] == "stop retired"
+    assert live_version(reconciler, "alpha") == "2" and fakes.sockets.pointed["alpha"] == "b"
