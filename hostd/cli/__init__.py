@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     import argparse
     import importlib
 
-    from hostd.cli.options import common_options
+    from hostd.cli.common import common_options
 
     parser = argparse.ArgumentParser(
         prog="hostd", description="Serve Flask/WSGI sites from one YAML file each."

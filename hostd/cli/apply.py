@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from hostd.cli.common import out
-from hostd.cli.options import home_of, reload_arguments, root_of
+from hostd.cli.common import home_of, out, root_of
 from hostd.core.machine_output import reload_json
 from hostd.core.report import report_lines
 from hostd.edges.inputs import running_instance
@@ -20,7 +19,8 @@ from hostd.runtime.wiring import make_reconciler
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
              common: argparse.ArgumentParser) -> None:  # fmt: skip
     reload = sub.add_parser("reload", parents=[common], help="apply the site files now")
-    reload_arguments(reload)
+    reload.add_argument("sites", nargs="*", metavar="SITE", help="only these sites")
+    reload.add_argument("--json", action="store_true", help="machine-readable output")
     reload.set_defaults(handler=run_reload)
 
 

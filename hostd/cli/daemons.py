@@ -8,8 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from hostd.cli.common import out
-from hostd.cli.options import home_of, root_of
+from hostd.cli.common import home_of, out, root_of
 from hostd.core.layout import layout_for
 from hostd.core.report import ApplyReport, report_lines
 from hostd.core.settings import with_overrides

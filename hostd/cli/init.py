@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from hostd.cli.common import out
-from hostd.cli.options import home_of, root_of
+from hostd.cli.common import home_of, out, root_of
 from hostd.core.layout import layout_for
 from hostd.edges.inputs import load_settings
 from hostd.edges.machine_init import init, undo

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from hostd.cli.common import out, print_report, view_of
-from hostd.cli.options import home_of, root_of
+from hostd.cli.common import home_of, out, print_report, root_of, view_of
 from hostd.core.maintenance import DEFAULT_MESSAGE, MAX_MESSAGE
 from hostd.edges.inputs import load_sites, running_instance
 from hostd.edges.maintenance import set_pause

@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from hostd.cli.common import out, print_report
-from hostd.cli.options import home_of, root_of
+from hostd.cli.common import home_of, out, print_report, root_of
 from hostd.core.machine_output import reload_json
 from hostd.edges.inputs import running_instance
 from hostd.errors import EXIT_OK, EXIT_PROBLEM, UsageError

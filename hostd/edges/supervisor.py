@@ -88,9 +88,10 @@ class XmlRpcSupervisor:
         except SupervisorError:
             return False
 
-    def _hostd(self, what: str, method: str, *args: Any) -> Any | None:
+    def _hostd(self, what: str, method: str, *args: Any, newer: bool = False) -> Any | None:
         """`method` of hostd's rpcinterface, or None where supervisord has none (and
-        from then on without asking)."""
+        from then on without asking); a `newer` method's absence only says that an
+        older hostd started this supervisord."""
         if self.programs is None:
             return None
         try:
@@ -99,7 +100,8 @@ class XmlRpcSupervisor:
         except SupervisorError as exc:
             if exc.fault != UNKNOWN_METHOD:
                 raise
-            self.programs = None
+            if not newer:
+                self.programs = None
             return None
 
     def reload_config(self) -> ConfigDiff:
@@ -140,23 +142,13 @@ class XmlRpcSupervisor:
         """Forget the group at once without waiting for its processes, through hostd's
         rpcinterface: they stop on their own now, or with `stop` false at
         `stop_retired`; elsewhere as `remove`."""
-        if self.programs is not None:
-            try:
-                with self._call(f"retire {group}", namespace="hostd") as rpc:
-                    rpc.retireProgram(group, stop)
-                return
-            except SupervisorError as exc:  # one started by an older hostd has none
-                if exc.fault != UNKNOWN_METHOD:
-                    raise
-        self.remove(group)
+        if self._hostd(f"retire {group}", "retireProgram", group, stop, newer=True) is None:
+            self.remove(group)
 
     def stop_retired(self) -> None:
         """Stop the processes of the groups retired without `stop` (none elsewhere)."""
-        if self.programs is not None:
-            # an older hostd's rpcinterface holds none; one unreachable now stops
-            # what it holds by itself (HOLD in supervisor_rpc.py)
-            with suppress(SupervisorError), self._call("stop retired", namespace="hostd") as rpc:
-                rpc.stopRetired()
+        with suppress(SupervisorError):  # unreachable: it stops them by itself (HOLD)
+            self._hostd("stop retired", "stopRetired", newer=True)
 
     def _wait_stopped(self, group: str) -> None:
         """Poll until the group's process is down.
