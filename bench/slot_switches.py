@@ -11,8 +11,10 @@ start of `hostd reload`) to the first answer of the new version through nginx
 (a poll every 5 ms: the new greeting, the new code's text, or /info's new master).
 
 The floor: the same gunicorn command line as alpha's program (its venv, its config),
-started by hand on a socket of its own and timed until it answers HTTP, `--boots`
-times with one worker and as many with two, in the same mode under the same load.
+started by hand on a socket of its own and in a session of its own (as hostd starts
+each program: where the kernel schedules by session, each is one group), timed until
+it answers HTTP, `--boots` times with one worker and as many with two, in the same
+mode under the same load.
 Each change is divided by the floor's p50 for the worker count it leaves alpha with
 (one, but for the worker changes, which go to two and back). The goal: p50 of those
 ratios <= 1.3 for each kind of change; 0 non-2xx and 0 socket errors on both sites in
@@ -250,8 +252,8 @@ def served(check: Callable[[], bool], start: float, what: str) -> float:
 
 
 def boot_time(up: HostdUp, app: Path, workers: int) -> float:
-    """alpha's own gunicorn with `workers` workers, started by hand: seconds until it
-    answers HTTP."""
+    """alpha's own gunicorn with `workers` workers, started by hand in a session of
+    its own: seconds until it answers HTTP."""
     program = (up.home / "state" / "live" / "supervisor" / "programs" / "alpha.conf").read_text()
     line = next(line for line in program.splitlines() if line.startswith("command="))
     argv = shlex.split(line.removeprefix("command=").replace("%%", "%"))
@@ -266,7 +268,7 @@ def boot_time(up: HostdUp, app: Path, workers: int) -> float:
     env = {**os.environ, "HOSTD_SITE": "alpha", "PYTHONUNBUFFERED": "1"}
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                            cwd=app)  # fmt: skip
+                            cwd=app, start_new_session=True)  # fmt: skip
     try:
         return served(lambda: unix_get(sock, "/", domain("alpha"))[0] == 200, start, "the floor")
     finally:

@@ -26,12 +26,20 @@ later. They stop as any other (their stop signal, SIGKILL once their `stopwaitse
 have passed) and are reaped as any other; supervisord reads their output until they
 exit.
 
+Every program starts in a session of its own (`setsid` where Supervisor calls
+`setpgrp`: the same new process group, and a new session with it). A kernel that
+groups tasks by session for its scheduler (autogroup, Debian's default outside a
+cgroup CPU controller) then shares the CPU between programs, not between their
+processes: a site's version booting beside the busy workers of every other site gets
+a program's share, as a gunicorn started on its own does, not a slice of theirs.
+
 This module runs in supervisord's process: it imports only the standard library
 and Supervisor.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from typing import Any
@@ -76,6 +84,8 @@ class HostdNamespace:
         self.hold = hold  # seconds a retired group may be held running
         self.parsed: dict[str, str] | None = None  # section -> its options parsed last
         self.retiring: list[_Retired] = []  # groups retired whose processes still run
+        # called in each child between its fork and its exec, where setpgrp was
+        supervisord.options.setpgrp = own_session
 
     def reloadPrograms(self, path: str) -> list[list[list[str]]]:
         """Reread the programs of `path` (the file every program is in), parsing only
@@ -229,6 +239,15 @@ class HostdNamespace:
             else:
                 self.retiring.remove(retired)
         return dispatchers
+
+
+def own_session() -> None:
+    """A new session for the calling process (and a new process group: setpgrp's
+    part); a new process group alone where it leads one already."""
+    try:
+        os.setsid()
+    except PermissionError:
+        os.setpgrp()
 
 
 class _Retired:

@@ -136,6 +136,11 @@ def start_wrk(
     """wrk in the background; `finish_wrk` collects what it reports (or `stop_wrk`).
 
     `pause_ms`: each connection waits this long between requests (a steady, lighter load).
+
+    wrk runs in a session of its own, as the clients it stands for are apart from the
+    box: a kernel that schedules by session (autogroup) would otherwise share one
+    slice of the CPU between wrk's threads and whatever else this process starts
+    (hostd's commands, a gunicorn timed on its own).
     """
     script = folder / "statuses.lua"
     script.write_text(STATUS_SCRIPT)
@@ -145,8 +150,9 @@ def start_wrk(
     )  # fmt: skip
     env = {**os.environ, "WRK_DELAY_MS": str(pause_ms)}
     return subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
 
 
 def finish_wrk(proc: subprocess.Popen[str], timeout: float = 120) -> WrkResult:

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +83,12 @@ def test_env_and_worker_changes_under_load_fail_no_request(instance: HostdUp) ->
     assert alpha["previous"]["version"] == 5 and alpha["previous"]["slot"] == "a"
     assert alpha["previous"]["warm"]  # kept running for a rollback, serving nothing
     assert web_programs(instance, "alpha").keys() == {"alpha", "alpha.slot-b"}
+    programs = XmlRpcSupervisor(instance.home / "run" / "supervisor.sock").all_info()
+    for name, info in programs.items():
+        # each version's gunicorn leads a session of its own, its workers in it
+        children = Path(f"/proc/{info.pid}/task/{info.pid}/children").read_text().split()
+        assert children and os.getsid(info.pid) == info.pid, name
+        assert {os.getsid(int(child)) for child in children} == {info.pid}, name
 
 
 def test_a_new_version_failing_its_health_gate_keeps_the_live_one(instance: HostdUp) -> None:

@@ -314,3 +314,31 @@ def test_an_answer_cut_short_is_a_supervisor_error() -> None:
         thread.join(5)
         server.close()
         shutil.rmtree(path.parent)
+
+
+def autogroup(pid: int) -> str | None:
+    """The scheduler's group of `pid` (None on a kernel without autogroup)."""
+    try:
+        return Path(f"/proc/{pid}/autogroup").read_text().split()[0]
+    except OSError:
+        return None
+
+
+def test_each_program_leads_a_session_of_its_own() -> None:
+    """With hostd's rpcinterface each program (started with supervisord, added, or
+    started early) leads a new session and process group, so that a scheduler that
+    groups by session shares the CPU between programs; without it, each leads a
+    process group inside supervisord's session."""
+    with supervisord("alpha", "beta") as instance:
+        instance.hostd.start_early({"gamma": program(instance, "gamma")})
+        pids = {n: running(instance, n).pid for n in ("alpha", "beta", "gamma")}
+        daemon = int((instance.folder / "s.pid").read_text())
+        for name, pid in pids.items():
+            assert os.getsid(pid) == pid and os.getpgid(pid) == pid, name
+        groups = {autogroup(pid) for pid in (daemon, *pids.values())}
+        if autogroup(daemon) is not None:
+            assert len(groups) == 4, groups
+    with supervisord("alpha", plugin=False) as instance:
+        pid = running(instance, "alpha").pid
+        daemon = int((instance.folder / "s.pid").read_text())
+        assert os.getpgid(pid) == pid and os.getsid(pid) == os.getsid(daemon) != pid
