@@ -16,7 +16,11 @@ each program: where the kernel schedules by session, each is one group), timed u
 it answers HTTP, `--boots` times with one worker and as many with two, in the same
 mode under the same load.
 Each change is divided by the floor's p50 for the worker count it leaves alpha with
-(one, but for the worker changes, which go to two and back). The goal: p50 of those
+(one, but for the worker changes, which go to two and back), measured while alpha
+serves with the count it has before the change (a change from two workers is made
+while two of alpha's workers take wrk's load, which costs the box more CPU than one
+does: its floor is measured so too), each floor spread over the changes made in that
+state. The goal: p50 of those
 ratios <= 1.3 for each kind of change; 0 non-2xx and 0 socket errors on both sites in
 both modes.
 
@@ -131,27 +135,23 @@ def mode_run(up: HostdUp, app: Path, mode: str, args: argparse.Namespace) -> boo
             close=close,
         )  # fmt: skip
     times: dict[str, list[float]] = {"env": [], "workers": [], "deploy": []}
-    targets: list[int] = []  # the worker count each worker change went to
-    boots: dict[int, list[float]] = {1: [], 2: []}  # the floor for each worker count
+    floor_of: dict[str, list[Floor]] = {"env": [], "workers": [], "deploy": []}
+    boots: dict[Floor, list[float]] = {}  # (its workers, alpha's meanwhile) -> boots
     try:
         time.sleep(2.0)  # the load first
         plan = ["env"] * args.envs + ["workers"] * args.workers + ["deploy"] * args.deploys
-        every = max(1, len(plan) // max(1, args.boots))
+        floors_due = floor_plan(plan, alpha_workers(up), args.boots)
         for n, kind in enumerate(plan):
-            if n % every == 0 and len(boots[1]) < args.boots:
-                for workers, samples in boots.items():
-                    samples.append(boot_time(up, app, workers))
-            if kind == "workers":
-                targets.append(3 - alpha_workers(up))
+            for floor in floors_due[n]:
+                boots.setdefault(floor, []).append(boot_time(up, app, floor[0]))
+            serving = alpha_workers(up)
+            floor_of[kind].append((3 - serving if kind == "workers" else serving, serving))
             times[kind].append(change(up, app, kind, f"{mode}{n}"))
             wait_settled(up, quiet=0.2)
-        while len(boots[1]) < args.boots:
-            for workers, samples in boots.items():
-                samples.append(boot_time(up, app, workers))
         time.sleep(1.0)
     finally:
         results = {site: stop_wrk(proc) for site, proc in loads.items()}
-    floors = {workers: percentile(values, 50) for workers, values in boots.items()}
+    floors = {floor: percentile(values, 50) for floor, values in boots.items()}
     ok = True
     for site, result in results.items():
         clean = result.non_2xx == 0 and result.errors == 0 and set(result.statuses) == {200}
@@ -166,16 +166,15 @@ def mode_run(up: HostdUp, app: Path, mode: str, args: argparse.Namespace) -> boo
             goal="0/0",
             met=yes(clean),
         )
-    for workers, values in boots.items():
-        emit(f"slots_{args.others}_{mode}_boot_{workers}w", p50=secs(floors[workers]),
-             max=secs(max(values)), n=len(values))  # fmt: skip
+    for (workers, serving), values in sorted(boots.items()):
+        emit(f"slots_{args.others}_{mode}_boot_{workers}w_beside_{serving}w",
+             p50=secs(floors[workers, serving]), max=secs(max(values)), n=len(values))  # fmt: skip
     for kind, values in times.items():
         if not values:
             continue
-        # each change over the boot of the worker count it leaves alpha with (env
-        # changes and deploys keep its one worker)
-        went_to = targets if kind == "workers" else [1] * len(values)
-        ratios = [value / floors[w] for value, w in zip(values, went_to, strict=True)]
+        # each change over the boot of the worker count it leaves alpha with, measured
+        # while alpha served with the count it had before the change
+        ratios = [v / floors[floor] for v, floor in zip(values, floor_of[kind], strict=True)]
         met = percentile(ratios, 50) <= GOAL_RATIO
         ok &= met
         emit(
@@ -190,6 +189,27 @@ def mode_run(up: HostdUp, app: Path, mode: str, args: argparse.Namespace) -> boo
         )
     note(f"{mode} done: load {load_average()}")
     return ok
+
+
+Floor = tuple[int, int]  # the floor's workers, and alpha's while it is measured
+
+
+def floor_plan(plan: list[str], workers: int, count: int) -> list[list[Floor]]:
+    """The floors to measure before each change of `plan` (alpha serving with
+    `workers` at the start): `count` of each floor a change needs, the gunicorn with
+    the worker count the change leaves alpha with, measured while alpha serves with
+    the count it has before it; spread over the changes made in that state."""
+    states = []  # alpha's worker count before each change
+    for kind in plan:
+        states.append(workers)
+        workers = 3 - workers if kind == "workers" else workers
+    needed = {(3 - s if kind == "workers" else s, s) for kind, s in zip(plan, states, strict=True)}
+    due: list[list[Floor]] = [[] for _ in plan]
+    for floor in sorted(needed):
+        when = [n for n, s in enumerate(states) if s == floor[1]]
+        for k in range(count):  # evenly over the changes made while alpha has floor[1]
+            due[when[k * len(when) // count]].append(floor)
+    return due
 
 
 DEPLOYS = itertools.count(1)  # the n-th deploy's source (harness.deployed_code)
