@@ -10,8 +10,9 @@ daemon lives. A daemon that takes requests says so with its pid in
 would die of it (a hostd from before has no such file), nor to a pid another
 program has taken since.
 
-Light: the command reaches the daemon with this module, `os`, `signal`, `time` and
-`typing` alone; JSON is imported only for the reply, while the daemon applies.
+Light: the command reaches the daemon with this module and the standard library's
+`os`, `signal`, `time`, `contextlib` and `collections` alone (no `typing`, no
+`pathlib`); JSON is imported only once the reply is there.
 """
 
 from __future__ import annotations
@@ -89,11 +90,13 @@ def ask(
     reply = os.path.join(inbox, f"{request.id}{REPLY}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        data = _read(reply)
-        if data is not None:
-            _unlink(reply)
-            out, err = data.get("out", []), data.get("err", [])
-            return Reply([str(x) for x in out], [str(x) for x in err], int(data.get("code", 3)))
+        if os.path.exists(reply):  # JSON is imported once there is one (while the new
+            data = _read(reply)  # version boots, its import would take the boot's CPU)
+            if data is not None:
+                _unlink(reply)
+                out, err = data.get("out", []), data.get("err", [])
+                code = int(data.get("code", 3))
+                return Reply([str(x) for x in out], [str(x) for x in err], code)
         os.kill(pid, 0)  # ProcessLookupError once it is gone
         time.sleep(0.005)
     raise TimeoutError(f"no reply from hostd (pid {pid}) within {timeout:.0f}s")
