@@ -117,7 +117,9 @@ class GoLive:
         a new site's socket is pointed once its app answers, and the switch goes on
         once nginx serves the generation too. A warm version whose slot a new one takes
         is held running until the switch is done (its stop would take the new version's
-        CPU while it boots)."""
+        CPU while it boots). Where nothing but new versions changes and they all started
+        before it (`_start_trials`), no first generation is written: the live one, which
+        names their old versions, stands for it."""
         try:
             return self._switch(sites, current, slots_b, back_to, early)
         finally:
@@ -150,15 +152,25 @@ class GoLive:
         self.renderer.slots_b = on_b ^ frozenset(moving)
         kept = kept_warm(current.files, versions, set(first) - moving, now)
         trials = self._start_trials(moving, trial, current, on_b)
+        # where the new versions are all the change and all booting already, the first
+        # generation would differ from the live one in slot files alone: its write and
+        # supervisord's reread of it would only take CPU from their boot
+        only_trials = (
+            bool(moving)
+            and {site_of_program(g) for g in trials} == moving
+            and first == dict(current.sites)
+        )
         try:
-            generation = self._write(first, current, {**kept, **trial}, versions)
+            generation = (
+                current if only_trials else self._write(first, current, {**kept, **trial}, versions)
+            )
         except BaseException:
             for group in trials:
                 self.supervisor.remove(group)
             raise
         with ThreadPoolExecutor(max_workers=1) as pool:
             reloading = pool.submit(self.reload_nginx, generation.files)
-            started = self.start_programs(set(current.sites) | set(sites))
+            started = [] if only_trials else self.start_programs(set(current.sites) | set(sites))
             names = sorted(
                 ({site_of_program(g) for g in started} | moving | set(early)) & set(sites)
             )
@@ -190,13 +202,22 @@ class GoLive:
             if warm_until is not None:
                 kept[warm_path(name)] = web_section(current.files[program_path(name)], name)
         settle = warm_until is None
-        if not settle and self._serves_already(second, generation):
+        early_point = not settle and self._serves_already(second, generation)
+        if early_point:
             # the traffic moves now; the old slots stay warm, and a hostd that stops
-            # before the second generation is written comes back to the first one,
-            # whose slots still run
+            # before the second generation is written comes back to the first one
+            # (or the live one), whose slots still run
             for name in sorted(passed):
                 self.sockets.point(name, slot_of(name, on_b), settle=False)
-        generation = self._write(second, generation, kept, versions)
+        try:
+            generation = self._write(second, generation, kept, versions)
+        except BaseException:
+            if only_trials:  # as when the first generation cannot be written
+                for name in sorted(passed if early_point else ()):
+                    self.sockets.point(name, slot_of(name, live_b), settle=False)
+                for group in trials:
+                    self.supervisor.remove(group)
+            raise
         try:  # a server block the new versions change (their nginx is the old one so far)
             self.reload_nginx(generation.files)
         except NginxError as exc:

@@ -102,8 +102,9 @@ def test_a_signal_storm_coalesces_and_never_wedges_the_daemon(instance: HostdUp)
         time.sleep(0.009)
     wait_until(serves(up, "alpha.test", "alpha says n99\n"), timeout=30, what="the last wins")
     time.sleep(1.5)  # an apply still due would have started by now
-    # each apply that starts a new version writes two generations: on trial, then live
-    assert 2 <= live_generation(up) - before <= 4
+    # an apply that starts a new version writes one generation naming it live (and one
+    # naming it on trial before it, where another change goes live meanwhile)
+    assert 1 <= live_generation(up) - before <= 4
 
     for _ in range(5000):
         up.proc.send_signal(signal.SIGHUP)

@@ -127,7 +127,8 @@ def test_supervisor_rereads_once_when_nothing_is_removed_and_twice_when_a_site_i
     fakes: FakePorts, many: Reconciler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each reread parses every program; the one that removes programs is skipped when
-    no site leaves and no old slot drains."""
+    no site leaves and no old slot drains, and the one of the generation naming a new
+    version on trial when nothing else changes (the new version started before it)."""
     rereads: list[int] = []
     reread = fakes.supervisor.reload_config
 
@@ -141,9 +142,13 @@ def test_supervisor_rereads_once_when_nothing_is_removed_and_twice_when_a_site_i
     assert len(rereads) == 1
     fakes.sites.files["s07"] = site("s07", "2")  # its old slot drains
     assert many.apply().ok
-    assert len(rereads) == 3
+    assert len(rereads) == 2
+    fakes.sites.files["s06"] = site("s06", "2")  # and a new site beside it
+    fakes.sites.files["new2"] = site("new2")
+    assert many.apply().ok
+    assert len(rereads) == 4
     del fakes.sites.files["s08"]
     report = many.apply()
     assert outcomes(report)["s08"] is Outcome.REMOVED
-    assert len(rereads) == 5
+    assert len(rereads) == 6
     assert "remove s08" in fakes.supervisor.calls

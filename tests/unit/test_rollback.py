@@ -240,17 +240,34 @@ def test_a_change_while_a_warm_slot_holds_its_place_does_not_wait_for_it(
     assert made[:2] == ["retire alpha held", "early alpha"] and made[-1] == "stop retired"
     assert "remove alpha" not in made
     assert fakes.sockets.vacated == ["alpha:a"]  # its gate reaches the new version only
-    assert started_on == [before.id]  # before the first generation of the switch
-    assert pointed_on == [before.id + 1]  # the first one; the second names it live
+    assert started_on == [before.id]  # before any generation of the switch
+    # nothing else changed: no generation names version 3 on trial; the traffic moved
+    # on the live one, and the next names it live
+    assert pointed_on == [before.id]
+    after = reconciler.live()
+    assert after is not None and after.id == before.id + 1
     assert live_version(reconciler, "alpha") == "3" and fakes.sockets.pointed["alpha"] == "a"
     assert set(fakes.supervisor.running) == {"alpha", "alpha.slot-b", "beta"}  # 2 kept warm
 
+    # with another site's change beside it, the first generation serves that change
+    # (nginx reloads while version 4 boots), and the traffic moves on it
+    pointed_on.clear()
+    fakes.sites.files["alpha"] = site("alpha", "4")
+    fakes.sites.files["gamma"] = site("gamma")
+    assert reconciler.apply().ok
+    assert pointed_on == [after.id + 1]
+    latest = reconciler.live()
+    assert latest is not None and latest.id == after.id + 2
+    assert live_version(reconciler, "alpha") == "4" and "gamma" in latest.sites
 
+
+@pytest.mark.parametrize("beside", [False, True])
 def test_a_new_version_started_before_its_generation_stops_if_that_cannot_be_written(
-    fakes: FakePorts,
+    fakes: FakePorts, beside: bool
 ) -> None:
-    """The disk refuses the generation that would name version 2 on trial: version 2,
-    already started, is stopped again, and version 1 serves on."""
+    """The disk refuses the next generation (the one naming version 2 on trial where
+    another site changes beside it; else the one naming it live, after its traffic
+    moved): version 2, already started, is stopped again, and version 1 serves on."""
     reconciler = warm_reconciler(fakes)
     write = fakes.generations.write
 
@@ -259,10 +276,14 @@ def test_a_new_version_started_before_its_generation_stops_if_that_cannot_be_wri
 
     fakes.generations.write = full  # type: ignore[method-assign,assignment]
     fakes.sites.files["alpha"] = site("alpha", "2")
+    if beside:
+        fakes.sites.files["gamma"] = site("gamma")
     report = reconciler.apply()
     assert not report.ok and "No space left" in (report.error or "")
-    assert fakes.supervisor.calls[-2:] == ["early alpha.slot-b", "remove alpha.slot-b"]
+    made = fakes.supervisor.calls
+    assert made.index("remove alpha.slot-b") > made.index("early alpha.slot-b")
     assert set(fakes.supervisor.running) == {"alpha", "beta"}
+    assert fakes.sockets.pointed["alpha"] == "a"
     fakes.generations.write = write  # type: ignore[method-assign]
     assert reconciler.apply().ok and live_version(reconciler, "alpha") == "2"
 
