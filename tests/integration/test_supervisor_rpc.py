@@ -204,6 +204,15 @@ def pid_gone(pid: int) -> bool:
     return not Path(f"/proc/{pid}").exists()  # exited and reaped
 
 
+def trapping(instance: Instance, name: str) -> ProgramInfo:
+    """`name` (a `stopping_slowly` program) once it runs and has set its trap: told to
+    stop before that, its shell would die at once."""
+    info = running(instance, name)
+    log = instance.logs(name) / "app.log"
+    wait_until(lambda: log.exists() and "started" in log.read_text(), 10, f"{name} trapping")
+    return info
+
+
 def running(instance: Instance, name: str) -> ProgramInfo:
     """`name`'s info once supervisord says it runs."""
     wait_until(lambda: (i := instance.full.info(name)) is not None and i.state == "RUNNING",
@@ -221,7 +230,7 @@ def test_a_retired_program_is_forgotten_at_once_and_stops_on_its_own() -> None:
         instance.write(stopping_slowly(instance, "alpha", "echo stopping; sleep 1; exit 0"))
         assert instance.hostd.reload_config() == ConfigDiff(("alpha",), (), ())
         instance.hostd.add("alpha")
-        old = running(instance, "alpha")
+        old = trapping(instance, "alpha")
         instance.hostd.retire("alpha")
         assert instance.full.info("alpha") is None  # forgotten, not waited for
         assert not pid_gone(old.pid)
@@ -242,7 +251,7 @@ def test_a_retired_program_that_ignores_its_stop_is_killed_after_its_stop_wait()
         instance.write(stopping_slowly(instance, "alpha", "", extra="stopwaitsecs=1\n"))
         instance.hostd.reload_config()
         instance.hostd.add("alpha")
-        old = running(instance, "alpha")
+        old = trapping(instance, "alpha")
         instance.hostd.retire("alpha")
         assert instance.full.info("alpha") is None
         wait_until(lambda: pid_gone(old.pid), 10, "SIGKILLed once its stop wait passed")
@@ -257,7 +266,7 @@ def test_a_retired_program_held_running_stops_when_told_or_when_its_hold_is_up()
         instance.write(stopping_slowly(instance, "alpha", "echo stopping; exit 0"))
         instance.hostd.reload_config()
         instance.hostd.add("alpha")
-        old = running(instance, "alpha")
+        old = trapping(instance, "alpha")
         instance.hostd.retire("alpha", stop=False)
         assert instance.full.info("alpha") is None
         instance.write(program(instance, "alpha", seconds=2000))
