@@ -24,6 +24,10 @@ state. The goal: p50 of those
 ratios <= 1.3 for each kind of change; 0 non-2xx and 0 socket errors on both sites in
 both modes.
 
+Each change starts once the one before has settled: its apply done and the version it
+retired gone (it stops right after the switch; the next change, or a floor measured
+before it, would boot while it exits).
+
 Then `--rollbacks` times `hostd rollback alpha` (each one back to the slot kept
 warm by the one before): time to the other version served, and the command's own.
 Last, where a switch's time goes: `--breakdown` code deploys of alpha run in this
@@ -71,6 +75,7 @@ from common import (
     ratio,
     secs,
     site_yaml,
+    wait_for,
     wait_settled,
     write_site,
     yes,
@@ -79,6 +84,8 @@ from common import (
 from hostd.core.report import report_lines
 from hostd.edges.inputs import running_instance
 from hostd.edges.probe import unix_get
+from hostd.edges.process import processes_mentioning
+from hostd.edges.procfs import proc_stat
 from hostd.runtime.wiring import make_reconciler
 from tests.integration.stress import WRK, start_wrk, stop_wrk
 
@@ -147,7 +154,7 @@ def mode_run(up: HostdUp, app: Path, mode: str, args: argparse.Namespace) -> boo
             serving = alpha_workers(up)
             floor_of[kind].append((3 - serving if kind == "workers" else serving, serving))
             times[kind].append(change(up, app, kind, f"{mode}{n}"))
-            wait_settled(up, quiet=0.2)
+            settled(up, 1 if args.warm_seconds == 0 else 2)
         time.sleep(1.0)
     finally:
         results = {site: stop_wrk(proc) for site, proc in loads.items()}
@@ -246,6 +253,22 @@ def change(up: HostdUp, app: Path, kind: str, value: str) -> float:
         return served(lambda: fetch(up.port, domain("alpha")) == (200, hello("alpha", value)),
                       start, value)  # fmt: skip
     return served(lambda: new_master(up, master), start, value)
+
+
+def settled(up: HostdUp, versions: int) -> None:
+    """After a change: its apply done and what it stops gone (alpha runs `versions`
+    gunicorns: its live one, and the one kept warm), so that the next change, or the
+    floor measured before it, does not boot while the last one's retired version
+    exits on the same cores."""
+    wait_settled(up, quiet=0.2)
+    wait_for(lambda: len(masters(up, "alpha")) <= versions, SITE_TIMEOUT,
+             "alpha's retired version to stop", POLL)  # fmt: skip
+
+
+def masters(up: HostdUp, site: str) -> list[int]:
+    """The gunicorn masters bound to one of `site`'s slot sockets."""
+    pids = set(processes_mentioning(f"unix:{up.home}/run/{site}."))
+    return [pid for pid in pids if (stat := proc_stat(pid)) is not None and stat.ppid not in pids]
 
 
 def alpha_workers(up: HostdUp) -> int:
