@@ -165,8 +165,7 @@ class GoLive:
                 current if only_trials else self._write(first, current, {**kept, **trial}, versions)
             )
         except BaseException:
-            for group in trials:
-                self.supervisor.remove(group)
+            self._stop_trials(trials)
             raise
         with ThreadPoolExecutor(max_workers=1) as pool:
             reloading = pool.submit(self.reload_nginx, generation.files)
@@ -213,10 +212,8 @@ class GoLive:
             generation = self._write(second, generation, kept, versions)
         except BaseException:
             if only_trials:  # as when the first generation cannot be written
-                for name in sorted(passed if early_point else ()):
-                    self.sockets.point(name, slot_of(name, live_b), settle=False)
-                for group in trials:
-                    self.supervisor.remove(group)
+                back = {n: slot_of(n, live_b) for n in passed} if early_point else {}
+                self._stop_trials(trials, moved_back=back)
             raise
         try:  # a server block the new versions change (their nginx is the old one so far)
             self.reload_nginx(generation.files)
@@ -252,6 +249,16 @@ class GoLive:
             self.sockets.vacate(name, slot_of(name, on_b))  # the gate reaches the new one
         programs = {web_program(n, slot_of(n, on_b)): trial[trial_path(n)] for n in sorted(moving)}
         return self.supervisor.start_early(programs) if programs else []
+
+    def _stop_trials(
+        self, trials: Collection[str], moved_back: Mapping[str, str] | None = None
+    ) -> None:
+        """Stop the new versions started (`trials`, their groups) that will not go
+        live, each site of `moved_back` pointed at its live slot (the value) first."""
+        for name, slot in sorted((moved_back or {}).items()):
+            self.sockets.point(name, slot, settle=False)
+        for group in trials:
+            self.supervisor.remove(group)
 
     def _write(
         self, sites: Mapping[str, Site], base: Generation, kept: Mapping[str, str],

@@ -1,5 +1,5 @@
 """/proc, the one reader: what hostd reads of a process by its pid. Light (the
-standard library's os and typing only): the command that hands a reload to the
+standard library's os and collections only): the command that hands a reload to the
 daemon imports it before anything else."""
 
 from __future__ import annotations

@@ -214,9 +214,8 @@ class HostdNamespace:
         pids: list[int] = []
         for retired in self.retiring:
             if retired.held_until is not None:
-                retired.held_until = None
                 pids += [p.pid for p in retired.group.processes.values() if p.pid]
-                retired.group.stop_all()
+                retired.stop()
         return pids
 
     def _process_map(self) -> dict[int, Any]:
@@ -229,8 +228,7 @@ class HostdNamespace:
         for retired in list(self.retiring):
             group = retired.group
             if retired.held_until is not None and now >= retired.held_until:
-                retired.held_until = None
-                group.stop_all()
+                retired.stop()
             for process in group.processes.values():
                 if process.get_state() == ProcessStates.STOPPING:
                     process.transition()
@@ -257,6 +255,11 @@ class _Retired:
     def __init__(self, group: Any, held_until: float | None) -> None:
         self.group = group
         self.held_until = held_until
+
+    def stop(self) -> None:
+        """Its processes get their stop signal; no longer held."""
+        self.held_until = None
+        self.group.stop_all()
 
 
 def make_rpcinterface(supervisord: Any, **config: str) -> HostdNamespace:
