@@ -13,8 +13,8 @@ import os
 import sys
 
 from hostd.core.run_folder import UP_LOCK, run_folder
-from hostd.edges.locks import instance_running
 from hostd.edges.reload_inbox import ask, daemon_taking_requests
+from hostd.edges.up_lock import instance_running
 
 REPLY_TIMEOUT = 900.0  # an apply that issues certificates takes minutes
 EXIT_ERROR = 3  # hostd could not act (hostd.errors.EXIT_ERROR, not imported here)

@@ -24,10 +24,10 @@ from hostd.core.site import Site, is_site_file, parse_site, site_name
 from hostd.core.static_rule import protected_folders, static_refusal
 from hostd.edges.envfile import with_secrets
 from hostd.edges.host import own_venv, package_root
-from hostd.edges.locks import instance_running
 from hostd.edges.maintenance import with_pauses
 from hostd.edges.records import read_folder_identity, read_up, write_folder_identity
 from hostd.edges.system_sites import with_system_refused
+from hostd.edges.up_lock import instance_running
 from hostd.edges.workers import check_worker_class
 from hostd.errors import InstanceError, SettingsError, SiteError, SitesFolderError
 

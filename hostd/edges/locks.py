@@ -1,6 +1,5 @@
-"""The locks that keep one apply at a time and one `hostd up` per home: flocks on files
-below the instance's run folder. Kept light (stdlib only): the command that hands a
-reload to the running daemon asks whether one runs."""
+"""The lock that keeps one apply at a time: an flock on a file below the instance's run
+folder. (The one `hostd up` holds for its life is `hostd.edges.up_lock`.)"""
 
 from __future__ import annotations
 
@@ -9,23 +8,16 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 
-from hostd.errors import InstanceError, LockError
-
-TYPE_CHECKING = False  # light: the command that hands a reload to the daemon imports this
-if TYPE_CHECKING:
-    from pathlib import Path
-
-
-def _open(path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # readable: `hostd status` as adm
+from hostd.edges.up_lock import open_lock_file
+from hostd.errors import LockError
 
 
 @contextmanager
 def held_lock(path: Path, timeout: float = 300.0) -> Iterator[None]:
     """Hold the exclusive lock on `path`, waiting up to `timeout` seconds for it."""
-    fd = _open(path)
+    fd = open_lock_file(path)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -49,39 +41,3 @@ class FileLock:
 
     def held(self, timeout: float = 300.0) -> AbstractContextManager[None]:
         return held_lock(self.path, timeout)
-
-
-def claim_instance(path: Path) -> int:
-    """Lock `path` for the life of this process; InstanceError if another holds it."""
-    fd = _open(path)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-        os.close(fd)
-        raise InstanceError(
-            f"hostd is already running on {path.parent.parent} (pid {owner}); "
-            "stop it first or use another --home"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
-
-
-def instance_running(path: Path | str) -> bool:
-    """True while some process holds the instance lock at `path`."""
-    if not os.path.exists(path):
-        return False
-    try:
-        fd = os.open(path, os.O_RDWR)
-        how = fcntl.LOCK_EX
-    except PermissionError:  # not the lock's owner (`hostd status` as a member of adm)
-        fd = os.open(path, os.O_RDONLY)
-        how = fcntl.LOCK_SH
-    try:
-        fcntl.flock(fd, how | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False

@@ -24,8 +24,8 @@ from hostd.core.logrotate import render_logrotate
 from hostd.core.tmpfiles import render_tmpfiles
 from hostd.edges.fs import write_atomic
 from hostd.edges.init_record import read_record, record_path, remember_created
-from hostd.edges.locks import instance_running
 from hostd.edges.machine_config import install_hooks, machine_of
+from hostd.edges.up_lock import instance_running
 from hostd.errors import InstanceError
 
 UNIT_EXEC = "/usr/local/bin/hostd"  # the ExecStart of the shipped unit, made this install's

@@ -1,11 +1,10 @@
 """/proc, the one reader: what hostd reads of a process by its pid. Light (the
-standard library's os and collections only): the command that hands a reload to the
-daemon imports it before anything else."""
+standard library's os only): the command that hands a reload to the daemon imports it
+before anything else."""
 
 from __future__ import annotations
 
 import os
-from collections import namedtuple
 
 
 def _read(path: str) -> bytes:
@@ -13,12 +12,35 @@ def _read(path: str) -> bytes:
         return file.read()
 
 
-class ProcStat(namedtuple("ProcStat", ["pid", "state", "ppid", "pgid", "start"])):
-    """The fields of /proc/PID/stat hostd uses (namedtuple: typing's NamedTuple would
-    import re): pid, state (R, S, D, Z, ...), ppid, pgid, and start, in clock ticks
-    after boot (tells a process from a reused pid)."""
+class ProcStat(tuple[int, str, int, int, int]):
+    """The fields of /proc/PID/stat hostd uses: pid, state (R, S, D, Z, ...), ppid,
+    pgid, and start, in clock ticks after boot (tells a process from a reused pid).
+    A tuple (typing's NamedTuple would import re, namedtuple collections)."""
 
     __slots__ = ()
+
+    def __new__(cls, pid: int, state: str, ppid: int, pgid: int, start: int) -> ProcStat:
+        return super().__new__(cls, (pid, state, ppid, pgid, start))
+
+    @property
+    def pid(self) -> int:
+        return self[0]
+
+    @property
+    def state(self) -> str:
+        return self[1]
+
+    @property
+    def ppid(self) -> int:
+        return self[2]
+
+    @property
+    def pgid(self) -> int:
+        return self[3]
+
+    @property
+    def start(self) -> int:
+        return self[4]
 
 
 def proc_stat(pid: int) -> ProcStat | None:

@@ -39,10 +39,10 @@ from hostd.core.site import Site, Tls
 from hostd.core.timing import Debouncer
 from hostd.edges.certstore import read_certificate
 from hostd.edges.inputs import builtin_site, served_settings
-from hostd.edges.locks import claim_instance
 from hostd.edges.records import HEALED, UpRecord, forget_healings, write_up
 from hostd.edges.reload_inbox import Reply, answer, pending, take_requests
 from hostd.edges.reload_inbox import prepare as prepare_inbox
+from hostd.edges.up_lock import claim_instance
 from hostd.edges.watcher import SiteWatcher, env_files
 from hostd.errors import EXIT_ERROR, HostdError, error_line
 from hostd.runtime.guard import ProgramGuard

@@ -66,6 +66,46 @@ def test_a_named_reload_is_answered_by_the_daemon(instance: HostdUp) -> None:
     assert left == ["taker"]  # no request or reply left over
 
 
+# what Python itself loads before a script runs is not the command's; these are, and
+# each is time a deploy's new version waits for before the daemon hears of it
+HEAVY = ("re", "enum", "collections", "contextlib", "functools", "typing", "pathlib", "json")
+
+
+def imported_before(stderr: str, module: str) -> set[str]:
+    """The modules Python's import log (-X importtime) shows done up to `module`'s own
+    import (nested imports are logged before the one that asked for them)."""
+    names: set[str] = set()
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            name = line.rsplit("|", 1)[1].strip()
+            names.add(name)
+            if name == module:
+                return names
+    raise AssertionError(f"{module} not in the import log:\n{stderr}")
+
+
+def test_the_installed_command_signals_the_daemon_before_any_heavy_import(
+    instance: HostdUp,
+) -> None:
+    """`hostd reload alpha` as operators run it (the installed command, not `python -m`):
+    until it has written the request and signalled the daemon it imports none of
+    `re`, `enum`, `collections`, `contextlib`, `typing`, `pathlib`, `json` (pip's
+    generated wrapper imports `re`, `signal` imports `enum`, namedtuple `collections`)."""
+    instance.write_site("alpha", site_yaml(["alpha.test"]))
+    instance.start()
+    command = Path(sys.executable).with_name("hostd")
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", str(command), "reload", "alpha",
+         "--home", str(instance.home)],
+        capture_output=True, text=True, env=instance.environ(), timeout=120,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout.splitlines()[:1]) == (0, ["alpha: reloaded"]), done
+    assert "hostd.runtime.wiring" not in done.stderr  # the daemon did it
+    before = imported_before(done.stderr, "hostd.cli.handoff")
+    assert not before & set(HEAVY), sorted(before & set(HEAVY))
+    assert command.read_text().startswith(f"#!{sys.executable}\n")
+
+
 def test_a_daemon_that_does_not_say_it_takes_requests_is_not_signalled(
     instance: HostdUp,
 ) -> None:

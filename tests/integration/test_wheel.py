@@ -39,6 +39,10 @@ def test_the_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> 
     assert "hostd/templates/program.conf.j2" in names
     assert "hostd/site.schema.json" in names  # what editors point at (hostd new writes it)
     assert "hostd/systemd/hostd.service" in names  # what `hostd init` installs
+    # the `hostd` command: its own script, the installer writes its Python's path
+    script = zipfile.ZipFile(wheel).read("hostd-0.1.0.data/scripts/hostd").decode()
+    assert script.startswith("#!python\n") and "from hostd.cli import main" in script
+    assert "import re" not in script
 
     unpacked = tmp_path / "site-packages"
     zipfile.ZipFile(wheel).extractall(unpacked)
