@@ -37,6 +37,11 @@ __all__ = ["HostdUp", "deployed_code", "free_port", "site_yaml", "unix_get"]
 
 PROBE_APP = REPO / "tests" / "apps" / "probe"
 GUNICORN = Path(sys.executable).parent / "gunicorn"
+HOSTD = Path(sys.executable).parent / "hostd"  # the command as installed, as operators run it
+# Measured as installed: with Python's bytecode cache. A shell that turns it off
+# (PYTHONDONTWRITEBYTECODE) would have every command, daemon and floor the benchmarks
+# start compile their modules anew at each start.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 BOOT_TIMEOUT = 300.0  # an instance with its sites already in place, all answering
 SITE_TIMEOUT = 60.0  # one site added, changed or removed
 POLL = 0.005  # the tight polling interval

@@ -6,7 +6,7 @@ worker, plus `--others` more live probe sites. For each mode (keep-alive, then
 `Connection: close`) two wrk runs load alpha and beta through hostd's nginx while
 alpha gets `--envs` env changes (its site file renamed into place; the watcher
 applies), `--workers` worker-count changes (1 <-> 2) and `--deploys` code deploys
-(new code, then `hostd reload alpha`). Each change is timed from the rename (or the
+(new code, then `hostd reload alpha`, the command as installed). Each change is timed from the rename (or the
 start of `hostd reload`) to the first answer of the new version through nginx
 (a poll every 5 ms: the new greeting, the new code's text, or /info's new master).
 
@@ -49,13 +49,13 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from common import (
+    HOSTD,
     POLL,
     PROBE_APP,
     SITE_TIMEOUT,
@@ -232,7 +232,7 @@ def change(up: HostdUp, app: Path, kind: str, value: str) -> float:
         want = f"alpha says ({value}) {greeting}\n"
         start = time.perf_counter()
         reload = subprocess.Popen(
-            [sys.executable, "-m", "hostd", "reload", "alpha", "--home", str(up.home)],
+            [str(HOSTD), "reload", "alpha", "--home", str(up.home)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=up.environ(),
         )  # fmt: skip
         took = served(lambda: fetch(up.port, domain("alpha"))[1] == want, start, value)
@@ -341,7 +341,7 @@ def rollbacks(up: HostdUp, count: int) -> None:
             ok = report.ok
         else:
             done = subprocess.run(
-                [sys.executable, "-m", "hostd", "rollback", "alpha", "--home", str(up.home)],
+                [str(HOSTD), "rollback", "alpha", "--home", str(up.home)],
                 capture_output=True, text=True, env=up.environ(), timeout=SITE_TIMEOUT,
             )  # fmt: skip
             output, ok = done.stdout + done.stderr, done.returncode == 0
