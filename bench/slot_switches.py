@@ -6,9 +6,11 @@ worker, plus `--others` more live probe sites. For each mode (keep-alive, then
 `Connection: close`) two wrk runs load alpha and beta through hostd's nginx while
 alpha gets `--envs` env changes (its site file renamed into place; the watcher
 applies), `--workers` worker-count changes (1 <-> 2) and `--deploys` code deploys
-(new code, then `hostd reload alpha`, the command as installed). Each change is timed from the rename (or the
-start of `hostd reload`) to the first answer of the new version through nginx
-(a poll every 5 ms: the new greeting, the new code's text, or /info's new master).
+(new code, then `hostd reload alpha`, the command as installed). Each change is
+timed from the rename (or the start of `hostd reload`) to the first answer of the
+new version through nginx (a poll every 5 ms: of alpha's stable socket link until it
+leads to the other slot, then through nginx for the new greeting, the new code's
+text, or /info's new master).
 
 The floor: the same gunicorn command line as alpha's program (its venv, its config),
 started by hand on a socket of its own and in a session of its own (as hostd starts
@@ -230,12 +232,13 @@ def change(up: HostdUp, app: Path, kind: str, value: str) -> float:
         source.write_text(deployed_code(original, value, next(DEPLOYS)))
         greeting = json.loads(fetch(up.port, domain("alpha"), "/info")[1])["greeting"]
         want = f"alpha says ({value}) {greeting}\n"
+        moved = slot_moved(up, "alpha")
         start = time.perf_counter()
         reload = subprocess.Popen(
             [str(HOSTD), "reload", "alpha", "--home", str(up.home)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=up.environ(),
         )  # fmt: skip
-        took = served(lambda: fetch(up.port, domain("alpha"))[1] == want, start, value)
+        took = served(lambda: moved() and fetch(up.port, domain("alpha"))[1] == want, start, value)
         output, _ = reload.communicate(timeout=SITE_TIMEOUT)
         if reload.returncode != 0:
             raise BenchError(f"hostd reload alpha failed: {output}")
@@ -248,11 +251,24 @@ def change(up: HostdUp, app: Path, kind: str, value: str) -> float:
     else:
         greeting = value
     text = site_yaml([domain("alpha")], root=app, env={"GREETING": greeting})
+    moved = slot_moved(up, "alpha")
     start = write_site(up, "alpha", text.replace("workers: 1", f"workers: {workers}"))
     if kind == "env":
-        return served(lambda: fetch(up.port, domain("alpha")) == (200, hello("alpha", value)),
-                      start, value)  # fmt: skip
-    return served(lambda: new_master(up, master), start, value)
+        return served(
+            lambda: moved() and fetch(up.port, domain("alpha")) == (200, hello("alpha", value)),
+            start, value,
+        )  # fmt: skip
+    return served(lambda: moved() and new_master(up, master), start, value)
+
+
+def slot_moved(up: HostdUp, site: str) -> Callable[[], bool]:
+    """Whether `site`'s stable socket leads to another slot than now. Each change is
+    polled so before it is asked through nginx: a request through nginx every 5 ms
+    costs the box (the bench, nginx, the live app) ~17 % of a core while the new version
+    boots, which the floor's poll (a connect to a socket not yet bound) does not."""
+    link = up.home / "run" / f"{site}.sock"
+    before = os.readlink(link)
+    return lambda: os.readlink(link) != before
 
 
 def settled(up: HostdUp, versions: int) -> None:
