@@ -57,8 +57,9 @@ def test_the_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> 
     assert "server_name demo.test;" in rendered
 
 
-def test_the_sdist_ships_the_systemd_unit(tmp_path: Path) -> None:
-    """The source distribution carries the unit too, so a wheel built from it has it."""
+def test_the_sdist_ships_the_systemd_unit_and_the_command(tmp_path: Path) -> None:
+    """The source distribution carries the unit and the `hostd` script too, so a wheel
+    built from it (`pip install hostd` from the sdist) has them."""
     done = subprocess.run(
         [sys.executable, "-c",
          f"from hatchling.build import build_sdist; print(build_sdist({str(tmp_path)!r}))"],
@@ -67,3 +68,4 @@ def test_the_sdist_ships_the_systemd_unit(tmp_path: Path) -> None:
     with tarfile.open(tmp_path / done.stdout.strip().splitlines()[-1]) as sdist:
         names = sdist.getnames()
     assert any(name.endswith("/systemd/hostd.service") for name in names), names[:20]
+    assert any(name.endswith("/scripts/hostd") for name in names), names[:20]
