@@ -18,7 +18,6 @@ before it signals); JSON is imported only once the reply is there.
 
 from __future__ import annotations
 
-import _signal  # type: ignore[import-not-found]  # the C module `signal` wraps in enums
 import os
 import time
 
@@ -38,7 +37,10 @@ TAKER = "taker"  # the pid of the daemon that takes requests
 PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
-SIGUSR1: int = _signal.SIGUSR1  # the daemon's own `signal.SIGUSR1`
+try:  # the C module `signal` wraps in enums: the same number, without enum's import
+    from _signal import SIGUSR1  # type: ignore[import-not-found]
+except ImportError:  # a Python without it
+    from signal import SIGUSR1
 
 
 class Request(tuple[str, list[str], bool]):
