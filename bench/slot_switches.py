@@ -15,8 +15,11 @@ text, or /info's new master).
 The floor: the same gunicorn command line as alpha's program (its venv, its config),
 started by hand on a socket of its own and in a session of its own (as hostd starts
 each program: where the kernel schedules by session, each is one group), timed until
-it answers HTTP, `--boots` times with one worker and as many with two, in the same
-mode under the same load.
+it answers HTTP, `--boots` times (30: one before each change made with alpha at one
+worker) for each state, in the same mode under the same load. Under this load a boot
+takes one of two times (the process has a core to itself, or shares one): with 15 a
+floor's p50 moved by up to a third between runs of the same tree, and every ratio of
+the run with it.
 Each change is divided by the floor's p50 for the worker count it leaves alpha with
 (one, but for the worker changes, which go to two and back), measured while alpha
 serves with the count it has before the change (a change from two workers is made
@@ -101,7 +104,7 @@ def run() -> None:
     parser.add_argument("--envs", type=int, default=20)
     parser.add_argument("--workers", type=int, default=10)
     parser.add_argument("--deploys", type=int, default=10)
-    parser.add_argument("--boots", type=int, default=15)
+    parser.add_argument("--boots", type=int, default=30)
     parser.add_argument("--rollbacks", type=int, default=6)
     parser.add_argument("--breakdown", type=int, default=8)
     parser.add_argument("--connections", type=int, default=8, help="per wrk (two run)")
