@@ -125,13 +125,11 @@ def ask(
     reply = os.path.join(inbox, f"{request.id}{REPLY}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if os.path.exists(reply):  # JSON is imported once there is one (while the new
-            data = _read(reply)  # version boots, its import would take the boot's CPU)
-            if data is not None:
-                _unlink(reply)
-                out, err = data.get("out", []), data.get("err", [])
-                code = int(data.get("code", 3))
-                return Reply([str(x) for x in out], [str(x) for x in err], code)
+        data = _read(reply)
+        if data is not None:
+            _unlink(reply)
+            out, err = data.get("out", []), data.get("err", [])
+            return Reply([str(x) for x in out], [str(x) for x in err], int(data.get("code", 3)))
         os.kill(pid, 0)  # ProcessLookupError once it is gone
         time.sleep(0.005)
     raise TimeoutError(f"no reply from hostd (pid {pid}) within {timeout:.0f}s")
@@ -219,12 +217,18 @@ def _write_text(path: str, text: str) -> None:
 
 
 def _read(path: str) -> dict[str, Any] | None:
-    import json
-
+    """The JSON object in `path`; None if there is none (no file, a damaged one)."""
     try:
         with open(path, encoding="utf-8") as file:
-            data = json.load(file)
-    except (OSError, ValueError):
+            text = file.read()
+    except OSError:
+        return None
+    import json  # only once there is a file: while the command waits for its reply,
+    # the new version boots, and the import would take its CPU
+
+    try:
+        data = json.loads(text)
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 
