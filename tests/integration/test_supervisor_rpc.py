@@ -55,7 +55,9 @@ def program(instance: Instance, name: str, seconds: int = 1000, extra: str = "")
     )
 
 
-def start(folder: Path, plugin: bool, options: str = "") -> subprocess.Popen[bytes]:
+def start(
+    folder: Path, plugin: bool, options: str = "", pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen[bytes]:
     hostd = (
         "[rpcinterface:hostd]\n"
         "supervisor.rpcinterface_factory = hostd.edges.supervisor_rpc:make_rpcinterface\n"
@@ -72,11 +74,14 @@ def start(folder: Path, plugin: bool, options: str = "") -> subprocess.Popen[byt
     return subprocess.Popen(
         [str(SUPERVISORD), "-n", "-c", str(folder / "supervisord.conf")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        pass_fds=pass_fds,
     )  # fmt: skip
 
 
 @contextlib.contextmanager
-def supervisord(*names: str, plugin: bool = True, options: str = "") -> Iterator[Instance]:
+def supervisord(
+    *names: str, plugin: bool = True, options: str = "", pass_fds: tuple[int, ...] = ()
+) -> Iterator[Instance]:
     with tempfile.TemporaryDirectory(prefix="sr-", dir="/tmp") as name:
         folder = Path(name)
         programs = folder / "programs.conf"
@@ -87,7 +92,7 @@ def supervisord(*names: str, plugin: bool = True, options: str = "") -> Iterator
             XmlRpcSupervisor(folder / "s.sock", 10.0),
         )
         instance.write(*(program(instance, n) for n in names))
-        proc = start(folder, plugin, options)
+        proc = start(folder, plugin, options, pass_fds)
         try:
             wait_until(instance.full.is_running, 20, "supervisord answers")
             yield instance
@@ -351,3 +356,41 @@ def test_each_program_leads_a_session_of_its_own() -> None:
         pid = running(instance, "alpha").pid
         daemon = int((instance.folder / "s.pid").read_text())
         assert os.getpgid(pid) == pid and os.getsid(pid) == os.getsid(daemon) != pid
+
+
+def open_descriptors(pid: int) -> set[int]:
+    return {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
+
+
+def test_a_program_inherits_no_descriptor_of_supervisord() -> None:
+    """Each program starts with its stdin, stdout and stderr alone, though supervisord
+    holds a descriptor a child would inherit (one it was started with; its own are
+    close-on-exec): closed in the child before its exec, at once with hostd's
+    rpcinterface as in Supervisor's loop without it. supervisord keeps its own open:
+    it still answers and still reads each program's output into its log."""
+    shell = shutil.which("sh") or "/bin/sh"
+    read, write = os.pipe()
+    os.set_inheritable(write, True)
+    try:
+        for plugin in (True, False):
+            with supervisord("alpha", "beta", plugin=plugin, pass_fds=(write,)) as instance:
+                talker = program(instance, "gamma").replace(
+                    f"command={SLEEP} 1000",
+                    f"command={shell} -c 'echo gamma-ready; exec {SLEEP} 1000'",
+                )
+                if plugin:
+                    assert instance.hostd.start_early({"gamma": talker}) == ["gamma"]
+                else:
+                    instance.write(program(instance, "alpha"), program(instance, "beta"), talker)
+                    apply(instance, instance.full.reload_config())
+                daemon = int((instance.folder / "s.pid").read_text())
+                assert write in open_descriptors(daemon)
+                for name in ("alpha", "beta", "gamma"):
+                    pid = running(instance, name).pid
+                    assert open_descriptors(pid) == {0, 1, 2}, (name, plugin)
+                log = instance.logs("gamma") / "app.log"
+                wait_until(lambda log=log: "gamma-ready" in log.read_text(), 10, "gamma's output")
+                assert instance.full.info("alpha") is not None
+    finally:
+        os.close(read)
+        os.close(write)
