@@ -395,29 +395,31 @@ def breakdown(up: HostdUp, app: Path, args: argparse.Namespace) -> None:
     serving: list[float] = []  # apply start -> the socket link renamed
     boots: list[float] = []
     original = (PROBE_APP / "probe.py").read_text()
+    # one transaction for every deploy, its renders at hand, as the daemon's own is
+    reconciler = make_reconciler(layout, settings)
+    reconciler.preview()
+    ports = reconciler.ports
+    timed = [
+        (reconciler, "preview", "preview"),
+        (reconciler.validator, "accepted", "validate"),
+        (ports.releases, "run", "release"),
+        (ports.generations, "write", "generation_writes"),
+        (ports.supervisor, "retire", "supervisor_retires"),
+        (ports.supervisor, "start_early", "supervisor_early_starts"),
+        (ports.supervisor, "remove", "supervisor_removes"),
+        (ports.supervisor, "reload_config", "supervisor_rereads"),
+        (ports.supervisor, "add", "supervisor_adds"),
+        (ports.apps, "failures", "gate"),
+        (ports.sockets, "point", "switch"),
+        (ports.journal, "record", "record"),
+    ]
+    for owner, method, label in timed:
+        setattr(owner, method, clocked(getattr(owner, method), label, pieces))
+    switched: list[float] = []
+    ports.sockets.point = noting(ports.sockets.point, switched)  # type: ignore[method-assign]
     for n in range(args.breakdown):
         boots.append(boot_time(up, app, 1))
-        reconciler = make_reconciler(layout, settings)
-        ports = reconciler.ports
-        timed = [
-            (reconciler, "preview", "preview"),
-            (reconciler.validator, "accepted", "validate"),
-            (ports.releases, "run", "release"),
-            (ports.generations, "write", "generation_writes"),
-            (ports.supervisor, "retire", "supervisor_retires"),
-            (ports.supervisor, "start_early", "supervisor_early_starts"),
-            (ports.supervisor, "remove", "supervisor_removes"),
-            (ports.supervisor, "reload_config", "supervisor_rereads"),
-            (ports.supervisor, "add", "supervisor_adds"),
-            (ports.apps, "failures", "gate"),
-            (ports.sockets, "point", "switch"),
-            (ports.journal, "record", "record"),
-        ]
-        for owner, method, label in timed:
-            setattr(owner, method, clocked(getattr(owner, method), label, pieces))
-        switched: list[float] = []
-        noted = noting(ports.sockets.point, switched)
-        ports.sockets.point = noted  # type: ignore[method-assign]
+        switched.clear()
         (app / "probe.py").write_text(deployed_code(original, f"breakdown {n}", next(DEPLOYS)))
         start = time.perf_counter()
         report = reconciler.apply({"alpha"})
