@@ -485,7 +485,8 @@ def held_back_by_rollback(
         return out
     for name, version in versions_of(live.files, live.sites).items():
         site = out.get(name)
-        if isinstance(site, Site) and version.held_from == site.to_dict():
+        held = version.held_from  # the site file's version a rollback held back, if any
+        if held is not None and isinstance(site, Site) and held == site.to_dict():
             out[name] = live.sites[name]
     return out
 
