@@ -14,6 +14,7 @@ import http.client
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -105,6 +106,19 @@ def load_average() -> str:
 
 
 # -- waiting ----------------------------------------------------------------------
+
+
+@contextmanager
+def probe_app_copy(prefix: str) -> Iterator[Path]:
+    """A copy of the probe app (without its bytecode) in a folder of its own under
+    /tmp, named `prefix`…, for a benchmark that changes its code; gone afterwards."""
+    code = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        app = code / "alpha"
+        shutil.copytree(PROBE_APP, app, ignore=shutil.ignore_patterns("__pycache__"))
+        yield app
+    finally:
+        shutil.rmtree(code, ignore_errors=True)
 
 
 def wait_for(

@@ -52,9 +52,7 @@ import math
 import os
 import re
 import shlex
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,6 +75,7 @@ from common import (
     main,
     note,
     percentile,
+    probe_app_copy,
     ratio,
     secs,
     site_yaml,
@@ -114,10 +113,7 @@ def run() -> None:
     args = parser.parse_args()
     if WRK is None:
         raise BenchError("wrk is not installed (apt-get install wrk)")
-    code = Path(tempfile.mkdtemp(prefix="hdb-slots-", dir="/tmp"))
-    try:
-        app = code / "alpha"
-        shutil.copytree(PROBE_APP, app, ignore=shutil.ignore_patterns("__pycache__"))
+    with probe_app_copy("hdb-slots-") as app:
         sites = bench_sites(args.others) if args.others else {}
         sites.update(alpha=site_yaml([domain("alpha")], root=app), beta=site_yaml([domain("beta")]))
         warm = "" if args.warm_seconds is None else f"warm_seconds = {args.warm_seconds}\n"
@@ -130,8 +126,6 @@ def run() -> None:
             breakdown(up, app, args)
         if missed:
             note(f"goal missed in: {', '.join(missed)}")
-    finally:
-        shutil.rmtree(code, ignore_errors=True)
 
 
 def mode_run(up: HostdUp, app: Path, mode: str, args: argparse.Namespace) -> bool:

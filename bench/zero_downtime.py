@@ -25,14 +25,11 @@ Goal: 0 non-2xx answers and 0 socket errors in every scenario.
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from common import (
-    PROBE_APP,
     BenchError,
     HostdUp,
     deployed_code,
@@ -45,6 +42,7 @@ from common import (
     nginx_reloads,
     note,
     percentile,
+    probe_app_copy,
     secs,
     site_yaml,
     wait_for,
@@ -65,10 +63,7 @@ def run() -> None:
     args = parser.parse_args()
     if WRK is None:
         raise BenchError("wrk is not installed (apt-get install wrk)")
-    code = Path(tempfile.mkdtemp(prefix="hdb-app-", dir="/tmp"))
-    try:
-        app = code / "alpha"
-        shutil.copytree(PROBE_APP, app, ignore=shutil.ignore_patterns("__pycache__"))
+    with probe_app_copy("hdb-app-") as app:
         alpha = site_yaml([domain("alpha")], root=app).replace("workers: 1", "workers: 2")
         sites = {"alpha": alpha, "beta": site_yaml([domain("beta")])}
         with instance(sites) as up:
@@ -80,8 +75,6 @@ def run() -> None:
                     failed.append(scenario)
             if failed:
                 note(f"goal missed (0 non-2xx, 0 socket errors) in: {', '.join(failed)}")
-    finally:
-        shutil.rmtree(code, ignore_errors=True)
 
 
 def serving(up: HostdUp, site: str, body: str) -> Callable[[], bool]:
