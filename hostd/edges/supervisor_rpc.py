@@ -260,19 +260,18 @@ def own_session() -> None:
 
 def closing_at_once(options: Any) -> Callable[[int], None]:
     """Supervisor's `close_fd`, but in a child before its exec: there Supervisor
-    closes every descriptor from 3 to `minfds` (1,024) one call at a time, each
-    raising and catching an OSError for a descriptor not open (~2 ms per spawn);
-    the first of those calls closes them all at once (`os.closerange`) and the
-    others have nothing left to do. In supervisord itself, as before."""
+    closes every descriptor from 3 to `minfds` (1,024) in turn, one call each, each
+    raising and catching an OSError for a descriptor not open (~2 ms per spawn); its
+    call for 3 closes them all at once (`os.closerange`) and the others are left
+    nothing to do. In supervisord itself, as before."""
     close_fd: Callable[[int], None] = options.close_fd
-    closed_below = 0
 
     def close(fd: int) -> None:
-        nonlocal closed_below
-        if _child and fd == 3 and not closed_below:
-            closed_below = max(3, options.minfds)
-            os.closerange(3, closed_below)
-        elif not (_child and 3 <= fd < closed_below):
+        if not _child:
+            close_fd(fd)
+        elif fd == 3:
+            os.closerange(3, options.minfds)
+        elif not 3 < fd < options.minfds:
             close_fd(fd)
 
     return close
